@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One-command set-up, idempotent: installs the missing Debian packages with apt-get, creates
+# .venv inside the repository and installs tts_maml into it (editable, with its test extra).
+# When everything is already there it only checks and returns in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# espeak-ng: Coqui's English phonemizer and corpus voices; festival + diphone voices: more corpus
+# voices; sox: pitch/tempo/EQ of the corpus voices; ffmpeg: the shared libraries torchcodec needs.
+APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+# Reinstall only when the dependency list changed since the last successful install.
+stamp=.venv/.tts_maml-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing tts_maml and its dependencies into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[test]"
+    touch "$stamp"
+fi
+echo "setup: ready (.venv/bin/tts-maml)"

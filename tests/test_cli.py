@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+
+from tts_maml.cli import build_parser, main
+
+
+def test_make_corpus_command(tmp_path, capsys):
+    out = tmp_path / "c"
+    rc = main(["make-corpus", "--out", str(out), "--speakers", "2", "--utterances", "2", "--held-out", "1",
+               "--workers", "1", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    assert "formatter='vctk'" in capsys.readouterr().out
+    assert sorted(os.listdir(out / "txt")) == ["sp000", "sp001"]
+    assert os.listdir(out / "held_out" / "txt") == ["sp002"]
+
+
+def test_non_empty_out_gives_one_clear_error(tmp_path, capsys):
+    (tmp_path / "x").write_text("keep")
+    rc = main(["make-corpus", "--out", str(tmp_path), "--speakers", "1", "--utterances", "1"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "--overwrite" in err and "Traceback" not in err
+
+
+def test_console_script_help():
+    exe = os.path.join(os.path.dirname(sys.executable), "tts-maml")
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "make-corpus" in out and "check-corpus" in out
+
+
+def test_every_subcommand_has_help():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in subparsers.choices.items():
+        assert sub.description, name

@@ -1,0 +1,3 @@
+"""tts_maml: few-shot voice adaptation for Coqui TTS by model-agnostic meta-learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""Configuration of meta-learning: :class:`MamlConfig`, nested in Coqui's own model configs.
+
+``MamlVitsConfig`` and ``MamlGlowTTSConfig`` are Coqui's ``VitsConfig`` / ``GlowTTSConfig`` with one
+more field, ``maml``. Their ``model`` stays ``"vits"`` / ``"glow_tts"``, so every config.json that
+tts_maml writes is loaded by Coqui's own ``tts`` command (which ignores the extra section), and
+Coqui's command-line overrides work: ``--coqpit.maml.inner_lr 0.01``.
+
+Example:
+    >>> from tts_maml.config import MamlVitsConfig
+    >>> config = MamlVitsConfig()
+    >>> config.model, config.maml.algorithm
+    ('vits', 'maml')
+"""
+
+# No `from __future__ import annotations` here: coqpit rejects string annotations.
+from dataclasses import dataclass, field
+from typing import List, Optional, Union
+
+from coqpit import Coqpit
+from TTS.tts.configs.glow_tts_config import GlowTTSConfig
+from TTS.tts.configs.vits_config import VitsConfig
+
+ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
+
+
+@dataclass
+class MamlConfig(Coqpit):
+    """Meta-learning settings.
+
+    Args:
+        algorithm: ``"maml"`` (second-order meta-gradient), ``"fomaml"`` (first-order: the query
+            gradient at the fast weights), ``"reptile"`` (meta-direction = initial - fast weights)
+            or ``"metasgd"`` (second order, with a learnable inner learning rate per adapted
+            tensor and per inner step, MAML++ style). Defaults to ``"maml"``.
+        inner_steps: gradient steps on the support set per task (k). Defaults to 3.
+        inner_lr: inner-loop SGD learning rate (the initial value of the learned rates for
+            ``metasgd``). Defaults to 0.01.
+        meta_lr: learning rate of the outer (meta) optimiser. Defaults to 2e-4.
+        meta_batch_size: tasks per meta-step (over all ranks together). Defaults to 4.
+        n_support: support clips per task. Defaults to 5.
+        n_query: query clips per task, disjoint from the support clips. Defaults to 5.
+        task_key: the sample-dict key that defines a task (``"speaker_name"``, or e.g. ``"style"``
+            or ``"emotion"``). Defaults to ``"speaker_name"``.
+        adapter_preset: named parameter selection of the backbone that the inner loop adapts
+            (see the README's preset table). Used when ``target_modules`` is not set. Defaults to
+            ``"conditioning"``.
+        target_modules: parameters the inner loop adapts, PEFT-style: a list of names (a
+            parameter or module name, matched exactly or as a ``.suffix``) or a regex string
+            (``re.fullmatch`` on parameter and module names). Overrides ``adapter_preset``.
+            A single value given on the command line becomes a one-element list. Defaults to None.
+        exclude_modules: parameters never adapted, same syntax; wins over ``target_modules`` and
+            the preset. Defaults to None.
+        inner_grad_clip: clip each inner-loop gradient to this global L2 norm (0: off). Defaults
+            to 10.0.
+        outer_grad_clip: clip the meta-gradient to this global L2 norm (0: off). Defaults to 5.0.
+        first_order_warmup_steps: meta-steps run first-order before switching to second order
+            (``maml`` / ``metasgd``), as MAML++ anneals the derivative order. Defaults to 0.
+        held_out_tasks: number of whole tasks (e.g. speakers) kept out of meta-training for
+            evaluation, drawn with ``seed``. Defaults to 0.
+        held_out_task_names: explicit held-out task names (added to the drawn ones). Defaults to [].
+        eval_inner_steps: inner steps at evaluation (adaptation of held-out tasks); None: same as
+            ``inner_steps``. Defaults to None.
+        seed: seed of the episode stream (tasks, support/query splits) and of the held-out draw.
+            Defaults to 0.
+    """
+
+    algorithm: str = "maml"
+    inner_steps: int = 3
+    inner_lr: float = 0.01
+    meta_lr: float = 2e-4
+    meta_batch_size: int = 4
+    n_support: int = 5
+    n_query: int = 5
+    task_key: str = "speaker_name"
+    adapter_preset: str = "conditioning"
+    target_modules: Optional[Union[List[str], str]] = None
+    exclude_modules: Optional[Union[List[str], str]] = None
+    inner_grad_clip: float = 10.0
+    outer_grad_clip: float = 5.0
+    first_order_warmup_steps: int = 0
+    held_out_tasks: int = 0
+    held_out_task_names: List[str] = field(default_factory=list)
+    eval_inner_steps: Optional[int] = None
+    seed: int = 0
+
+    def check_values(self) -> None:
+        """Raise ``ValueError`` naming the first field with an invalid value."""
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"maml.algorithm: {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+        for name in ("inner_steps", "meta_batch_size", "n_support", "n_query"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"maml.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("inner_lr", "meta_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"maml.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("inner_grad_clip", "outer_grad_clip", "first_order_warmup_steps", "held_out_tasks"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"maml.{name} must be >= 0, got {getattr(self, name)}")
+        if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
+            raise ValueError(f"maml.eval_inner_steps must be >= 0, got {self.eval_inner_steps}")
+
+    @property
+    def second_order(self) -> bool:
+        """Whether the algorithm differentiates through the inner loop (before any warm-up)."""
+        return self.algorithm in ("maml", "metasgd")
+
+
+@dataclass
+class MamlVitsConfig(VitsConfig):
+    """Coqui's ``VitsConfig`` with a ``maml`` section; ``model`` stays ``"vits"``.
+
+    Args:
+        maml: meta-learning settings (:class:`MamlConfig`).
+    """
+
+    maml: MamlConfig = field(default_factory=MamlConfig)
+
+
+@dataclass
+class MamlGlowTTSConfig(GlowTTSConfig):
+    """Coqui's ``GlowTTSConfig`` with a ``maml`` section; ``model`` stays ``"glow_tts"``.
+
+    Args:
+        maml: meta-learning settings (:class:`MamlConfig`).
+    """
+
+    maml: MamlConfig = field(default_factory=MamlConfig)

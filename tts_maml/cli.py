@@ -56,6 +56,28 @@ def _check_corpus(args: argparse.Namespace) -> int:
     return 0 if len(report.distinct) == len(report.within) else 1
 
 
+def _presets(args: argparse.Namespace) -> int:
+    from tts_maml.adapters import count_parameters, resolve_adapter
+    from tts_maml.backbones import BACKBONES
+    from tts_maml.config import MamlGlowTTSConfig, MamlVitsConfig
+
+    backbone_cls = BACKBONES[args.model]
+    if args.size == "tiny":
+        config = backbone_cls.tiny_config()
+    else:
+        config = {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}[args.model]()
+    backbone = backbone_cls(config)
+    model = backbone.build_model()
+    total = count_parameters(model, backbone.meta_parameter_names(model))
+    print(f"| preset ({args.model}, {args.size} config) | adapted parameters | share | what it adapts |")
+    print("|---|---:|---:|---|")
+    for name, preset in backbone.presets.items():
+        n = count_parameters(model, resolve_adapter(model, backbone.presets, name, never=backbone.never_adapt))
+        print(f"| `{name}` | {n:,} | {100 * n / total:.2f}% | {preset.description} |")
+    print(f"\n{total:,} meta-learned parameters in all (the discriminator, if any, excluded)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tts-maml`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -92,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=6, help="clips per speaker to embed (default 6)")
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     p.set_defaults(func=_check_corpus)
+
+    p = sub.add_parser(
+        "presets",
+        help="list a backbone's adapter presets with their parameter counts",
+        description="Print the adapter presets of a backbone (MamlConfig.adapter_preset) as a markdown table "
+        "with the number of adapted parameters for Coqui's default config or the tiny one.",
+    )
+    p.add_argument("--model", choices=["vits", "glow_tts"], default="vits", help="backbone (default vits)")
+    p.add_argument("--size", choices=["default", "tiny"], default="default", help="config size (default: Coqui's)")
+    p.set_defaults(func=_presets)
     return parser
 
 

@@ -1,0 +1,117 @@
+"""What every backbone provides (:class:`Backbone`), and the shared batching through Coqui's dataset.
+
+The voice representation: a backbone model has Coqui's speaker-embedding table with a single row,
+the *voice slot* (``config.speakers == [VOICE_NAME]``). Every task of meta-training uses that slot,
+so its embedding is a meta-learned initial voice code that the inner loop adapts along with the
+conditioning layers; an adapted checkpoint carries the new voice in the same slot, and Coqui's
+``tts`` speaks it with no speaker flag.
+"""
+
+import abc
+import logging
+from typing import Any, Dict, List, Sequence, Tuple
+
+import torch
+from coqpit import Coqpit
+from torch import Tensor, nn
+
+from tts_maml.adapters import AdapterPreset, resolve_adapter
+
+logger = logging.getLogger(__name__)
+
+VOICE_NAME = "voice"
+Batch = Dict[str, Any]
+
+
+class Backbone(abc.ABC):
+    """A Coqui acoustic model as tts_maml meta-learns it.
+
+    Args:
+        config: the model's Coqui config with a ``maml`` section (``MamlVitsConfig``...).
+
+    Subclasses set ``name`` (Coqui's ``config.model``), ``presets`` (adapter presets) and
+    ``never_adapt`` (module prefixes no preset or pattern may select), and implement
+    :meth:`dataset`, :meth:`format_batch` and :meth:`task_losses`.
+    """
+
+    name: str = ""
+    presets: Dict[str, AdapterPreset] = {}
+    never_adapt: Tuple[str, ...] = ()
+
+    def __init__(self, config: Coqpit) -> None:
+        self.config = config
+        # One voice slot (see the module docstring): Coqui builds its speaker table from config.speakers.
+        if not config.speakers:
+            config.speakers = [VOICE_NAME]
+        if len(config.speakers) != 1:
+            raise ValueError(
+                f"config.speakers must hold the one voice slot, got {config.speakers!r}: tts_maml models "
+                "keep a single speaker-embedding row that the inner loop adapts"
+            )
+        if "use_speaker_embedding" in config:
+            config.use_speaker_embedding = True
+        if "model_args" in config and "use_speaker_embedding" in config.model_args:
+            config.model_args.use_speaker_embedding = True
+
+    # -------------------------------------------------------------- model
+    def build_model(self) -> nn.Module:
+        """The Coqui model, built exactly as Coqui's ``tts`` builds it from the same config."""
+        from TTS.tts.models import setup_model
+
+        return setup_model(self.config)
+
+    def adapter_names(self, model: nn.Module) -> List[str]:
+        """The adapted parameter names for ``config.maml`` (target_modules or adapter_preset)."""
+        maml = self.config.maml
+        return resolve_adapter(
+            model,
+            self.presets,
+            preset=maml.adapter_preset,
+            target_modules=maml.target_modules,
+            exclude_modules=maml.exclude_modules,
+            never=self.never_adapt,
+        )
+
+    def meta_parameter_names(self, model: nn.Module) -> List[str]:
+        """Parameters that the outer loop meta-learns: every trainable one outside ``never_adapt``."""
+        return [
+            n
+            for n, p in model.named_parameters()
+            if p.requires_grad and not any(n == m or n.startswith(m + ".") for m in self.never_adapt)
+        ]
+
+    # -------------------------------------------------------------- batches
+    @abc.abstractmethod
+    def dataset(self, model: nn.Module, clips: Sequence[Dict[str, Any]]):
+        """Coqui's own dataset for exactly these clips (no filtering, no substitution)."""
+
+    @abc.abstractmethod
+    def format_batch(self, model: nn.Module, batch: Batch) -> Batch:
+        """Coqui's format_batch (and format_batch_on_device) on a collated batch on the model's device."""
+
+    def make_batch(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> Batch:
+        """A batch of ``clips`` through the backbone's Coqui dataset and collate function.
+
+        Clips are the sample dicts of ``load_tts_samples``; they are all assigned the voice slot.
+        """
+        if not clips:
+            raise ValueError("make_batch needs at least one clip")
+        voiced = [{**c, "speaker_name": VOICE_NAME, "language": c.get("language") or ""} for c in clips]
+        dataset = self.dataset(model, voiced)
+        batch = dataset.collate_fn([dataset[i] for i in range(len(voiced))])
+        return self.format_batch(model, batch)
+
+    @staticmethod
+    def to_device(batch: Batch, device: torch.device) -> Batch:
+        """Move every tensor of a batch to ``device``."""
+        return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+    # -------------------------------------------------------------- losses
+    @abc.abstractmethod
+    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
+        """The task loss terms of ``model`` run with ``params`` through ``functional_call``;
+        ``"loss"`` is their weighted sum (what the inner loop and the meta-loss use)."""
+
+    def task_loss(self, model: nn.Module):
+        """``loss(params, batch)`` for :class:`tts_maml.meta_learner.MetaLearner`."""
+        return lambda params, batch: self.task_losses(model, params, batch)["loss"]

@@ -1,0 +1,146 @@
+"""Glow-TTS (``TTS.tts.models.glow_tts.GlowTTS``) as a meta-learning backbone.
+
+Task loss: Coqui's ``GlowTTSLoss`` (maximum likelihood of the mel frames under the flow + duration
+loss) on the outputs of Coqui's ``GlowTTS.forward``. The ActNorm layers stay locked (no
+data-dependent initialisation: it would write into the parameters during a forward pass), and the
+vocoder is Coqui's own at synthesis time (HiFi-GAN when given, Griffin-Lim otherwise).
+
+Example:
+    >>> from tts_maml.backbones.glow_tts import GlowTTSBackbone
+    >>> "decoder_norms" in GlowTTSBackbone.presets
+    True
+"""
+
+from typing import Any, Dict, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+from TTS.config.shared_configs import BaseAudioConfig
+from TTS.tts.datasets.dataset import TTSDataset
+from TTS.tts.layers.losses import GlowTTSLoss
+
+from tts_maml.adapters import AdapterPreset
+from tts_maml.backbones.base import Backbone, Batch
+from tts_maml.config import MamlGlowTTSConfig
+
+# The voice-slot embedding and the layers that read it: the duration predictor's and every
+# decoder flow's WaveNet conditioning layer.
+_CONDITIONING = r"emb_g|.*\.cond_layer|encoder\.duration_predictor\.cond"
+
+
+class GlowTTSBackbone(Backbone):
+    """Coqui's Glow-TTS, meta-learned over all its weights."""
+
+    name = "glow_tts"
+    presets = {
+        p.name: p
+        for p in (
+            AdapterPreset("speaker_embedding", ["emb_g"], description="the voice-slot embedding only"),
+            AdapterPreset(
+                "conditioning",
+                _CONDITIONING,
+                description="voice-slot embedding + every speaker-conditioning layer (decoder flows, duration predictor)",
+            ),
+            AdapterPreset(
+                "decoder_norms",
+                r"decoder\.flows\.\d+\.(logs|bias)|emb_g\.weight",
+                description="the decoder's ActNorm scales and shifts + the voice-slot embedding",
+            ),
+            AdapterPreset("decoder", r"decoder|emb_g", description="the flow decoder + the voice-slot embedding"),
+            AdapterPreset("generator", r".*", description="every weight"),
+        )
+    }
+
+    def __init__(self, config: MamlGlowTTSConfig) -> None:
+        super().__init__(config)
+        # Data-dependent ActNorm initialisation runs in GlowTTS.train_step, which tts_maml never
+        # calls; record that in the config so that it says what happens.
+        config.data_dep_init_steps = 0
+        self.criterion = GlowTTSLoss()
+
+    @staticmethod
+    def tiny_config(**overrides: Any) -> MamlGlowTTSConfig:
+        """A Glow-TTS small enough for a meta-step in seconds on 2 CPU cores.
+
+        Coqui's VCTK audio settings (22050 Hz, hop 256, 80 mels) and English espeak phonemes.
+        Keyword arguments override config fields.
+        """
+        config = MamlGlowTTSConfig(
+            audio=BaseAudioConfig(sample_rate=22050, win_length=1024, hop_length=256, num_mels=80, mel_fmin=0,
+                                  mel_fmax=None, do_trim_silence=True, trim_db=23.0),  # fmt: skip
+            hidden_channels_enc=32,
+            hidden_channels_dec=32,
+            hidden_channels_dp=32,
+            num_flow_blocks_dec=4,
+            num_block_layers=2,
+            encoder_params={
+                "kernel_size": 3,
+                "dropout_p": 0.1,
+                "num_layers": 2,
+                "num_heads": 2,
+                "hidden_channels_ffn": 64,
+                "input_length": None,
+            },
+            use_phonemes=True,
+            phonemizer="espeak",
+            phoneme_language="en",
+            text_cleaner="english_cleaners",
+            run_name="tiny_glow_tts_maml",
+        )
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+
+    def dataset(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> TTSDataset:
+        """Coqui's ``TTSDataset`` over exactly ``clips``, set up as ``BaseTTS.get_data_loader`` does."""
+        return TTSDataset(
+            outputs_per_step=1,
+            compute_linear_spec=False,
+            samples=list(clips),
+            ap=model.ap,
+            return_wav=False,
+            batch_group_size=0,
+            min_text_len=0,
+            max_text_len=float("inf"),
+            min_audio_len=0,
+            max_audio_len=float("inf"),
+            phoneme_cache_path=self.config.phoneme_cache_path,
+            precompute_num_workers=0,
+            use_noise_augment=False,
+            speaker_id_mapping=model.speaker_manager.name_to_id,
+            tokenizer=model.tokenizer,
+            start_by_longest=False,
+        )
+
+    def format_batch(self, model: nn.Module, batch: Batch) -> Batch:
+        """``BaseTTS.format_batch`` on the model's device."""
+        return self.to_device(model.format_batch(batch), next(model.parameters()).device)
+
+    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
+        """Coqui's Glow-TTS loss: MLE of the mel frames + duration loss."""
+        outputs = functional_call(
+            model,
+            params,
+            (batch["text_input"], batch["text_lengths"], batch["mel_input"], batch["mel_lengths"]),
+            {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"]}},
+        )
+        try:
+            losses = self.criterion(
+                outputs["z"].float(),
+                outputs["y_mean"].float(),
+                outputs["y_log_scale"].float(),
+                outputs["logdet"].float(),
+                batch["mel_lengths"],
+                outputs["durations_log"].float(),
+                outputs["total_durations_log"].float(),
+                batch["text_lengths"],
+            )
+        except RuntimeError as e:
+            # GlowTTSLoss raises on a NaN term; the inner loop's contract is a non-finite loss,
+            # which skips the task instead of stopping the run.
+            if "NaN loss" not in str(e):
+                raise
+            nan = torch.tensor(float("nan"), device=batch["mel_input"].device)
+            return {"loss": nan, "log_mle": nan, "loss_dur": nan}
+        return {k: losses[k] for k in ("loss", "log_mle", "loss_dur")}

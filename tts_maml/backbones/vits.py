@@ -1,0 +1,153 @@
+"""VITS (``TTS.tts.models.vits.Vits``) as a meta-learning backbone.
+
+Task loss: Coqui's generator reconstruction terms, computed by Coqui's ``VitsGeneratorLoss`` on the
+outputs of Coqui's ``Vits.forward``: mel L1 on the generated waveform segment, the KL term and the
+duration loss. The adversarial and feature-matching terms are zero in the inner loop (the loss is
+called with no discriminator scores), so the discriminator (``disc.*``) is never part of a task
+loss and never adapted.
+
+Example:
+    >>> from tts_maml.backbones.vits import VitsBackbone
+    >>> backbone = VitsBackbone(VitsBackbone.tiny_config())
+    >>> sorted(backbone.presets)[:2]
+    ['biases', 'conditioning']
+"""
+
+from typing import Any, Dict, Sequence
+
+from torch import Tensor, nn
+from torch.func import functional_call
+from TTS.config.shared_configs import BaseAudioConfig
+from TTS.tts.configs.vits_config import VitsArgs
+from TTS.tts.layers.losses import VitsGeneratorLoss
+from TTS.tts.models.vits import VitsDataset
+from TTS.tts.utils.helpers import segment
+from TTS.utils.audio.torch_transforms import wav_to_mel
+
+from tts_maml.adapters import AdapterPreset
+from tts_maml.backbones.base import Backbone, Batch
+from tts_maml.config import MamlVitsConfig
+
+# The speaker-conditioning layers of VITS: the voice-slot embedding and every layer that reads it.
+_CONDITIONING = r"emb_g|.*\.cond_layer|duration_predictor\.cond"
+
+
+class VitsBackbone(Backbone):
+    """Coqui's VITS, meta-learned over its generator (the discriminator is never adapted)."""
+
+    name = "vits"
+    never_adapt = ("disc",)
+    presets = {
+        p.name: p
+        for p in (
+            AdapterPreset("speaker_embedding", ["emb_g"], description="the voice-slot embedding only"),
+            AdapterPreset(
+                "conditioning",
+                _CONDITIONING,
+                description="voice-slot embedding + every speaker-conditioning layer (posterior encoder, flow, "
+                "duration predictor, HiFi-GAN decoder)",
+            ),
+            AdapterPreset("biases", r".*\.bias|emb_g\.weight", description="every bias + the voice-slot embedding (BitFit)"),
+            AdapterPreset("flow", r"flow|" + _CONDITIONING, description="the normalising flow + conditioning"),
+            AdapterPreset(
+                "decoder", r"waveform_decoder|" + _CONDITIONING, description="the HiFi-GAN waveform decoder + conditioning"
+            ),
+            AdapterPreset("generator", r".*", description="every generator weight"),
+        )
+    }
+
+    def __init__(self, config: MamlVitsConfig) -> None:
+        super().__init__(config)
+        self.criterion = VitsGeneratorLoss(config)
+
+    @staticmethod
+    def tiny_config(**overrides: Any) -> MamlVitsConfig:
+        """A VITS small enough for a meta-step in seconds on 2 CPU cores (about 0.5 M generator weights).
+
+        Coqui's VCTK audio settings (22050 Hz, hop 256, 80 mels) and English espeak phonemes; no
+        discriminator (``init_discriminator=False``). Keyword arguments override config fields.
+        """
+        config = MamlVitsConfig(
+            audio=BaseAudioConfig(
+                sample_rate=22050, win_length=1024, hop_length=256, num_mels=80, preemphasis=0.0, ref_level_db=20,
+                log_func="np.log", do_trim_silence=True, trim_db=23.0, mel_fmin=0, mel_fmax=None, spec_gain=1.0,
+                signal_norm=False, do_amp_to_db_linear=False, resample=True,
+            ),  # fmt: skip
+            model_args=VitsArgs(
+                hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_heads_text_encoder=2,
+                num_layers_text_encoder=2, num_layers_posterior_encoder=4, num_layers_flow=2,
+                upsample_initial_channel_decoder=64, resblock_type_decoder="2", resblock_kernel_sizes_decoder=[3],
+                resblock_dilation_sizes_decoder=[[1, 3]], upsample_rates_decoder=[8, 8, 4],
+                upsample_kernel_sizes_decoder=[16, 16, 8], spec_segment_size=16, use_sdp=False,
+                speaker_embedding_channels=32, use_speaker_embedding=True, init_discriminator=False,
+            ),  # fmt: skip
+            use_phonemes=True,
+            phonemizer="espeak",
+            phoneme_language="en",
+            text_cleaner="english_cleaners",
+            add_blank=True,
+            run_name="tiny_vits_maml",
+        )
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+
+    def dataset(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> VitsDataset:
+        """Coqui's ``VitsDataset`` over exactly ``clips`` (length limits off: nothing is swapped)."""
+        return VitsDataset(
+            model_args=model.args,
+            samples=list(clips),
+            batch_group_size=0,
+            min_text_len=0,
+            max_text_len=float("inf"),
+            min_audio_len=0,
+            max_audio_len=float("inf"),
+            phoneme_cache_path=self.config.phoneme_cache_path,
+            precompute_num_workers=0,
+            tokenizer=model.tokenizer,
+            start_by_longest=False,
+        )
+
+    def format_batch(self, model: nn.Module, batch: Batch) -> Batch:
+        """``Vits.format_batch``, then ``format_batch_on_device`` (spectrograms) on the model's device."""
+        batch = self.to_device(model.format_batch(batch), next(model.parameters()).device)
+        return model.format_batch_on_device(batch)
+
+    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
+        """Coqui's VITS generator loss without its adversarial terms (see the module docstring)."""
+        outputs = functional_call(
+            model,
+            params,
+            (batch["tokens"], batch["token_lens"], batch["spec"], batch["spec_lens"], batch["waveform"]),
+            {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"], "language_ids": None}},
+        )
+        audio = self.config.audio
+        segment_size = model.spec_segment_size
+        if model.args.encoder_sample_rate:
+            segment_size = segment_size * int(model.interpolate_factor)
+        mel_slice = segment(batch["mel"].float(), outputs["slice_ids"], segment_size, pad_short=True)
+        mel_slice_hat = wav_to_mel(
+            y=outputs["model_outputs"].float(),
+            n_fft=audio.fft_size,
+            sample_rate=audio.sample_rate,
+            num_mels=audio.num_mels,
+            hop_length=audio.hop_length,
+            win_length=audio.win_length,
+            fmin=audio.mel_fmin,
+            fmax=audio.mel_fmax,
+            center=False,
+        )
+        losses = self.criterion(
+            mel_slice_hat=mel_slice.float(),  # (sic) Coqui's train_step passes them crossed; L1 is symmetric
+            mel_slice=mel_slice_hat.float(),
+            z_p=outputs["z_p"].float(),
+            logs_q=outputs["logs_q"].float(),
+            m_p=outputs["m_p"].float(),
+            logs_p=outputs["logs_p"].float(),
+            z_len=batch["spec_lens"],
+            scores_disc_fake=[],
+            feats_disc_fake=[],
+            feats_disc_real=[],
+            loss_duration=outputs["loss_duration"],
+        )
+        return {k: losses[k] for k in ("loss", "loss_mel", "loss_kl", "loss_duration")}

@@ -62,6 +62,14 @@ class MamlConfig(Coqpit):
             ``inner_steps``. Defaults to None.
         seed: seed of the episode stream (tasks, support/query splits) and of the held-out draw.
             Defaults to 0.
+        meta_steps_per_epoch: meta-steps in one epoch of Coqui's Trainer (``epochs`` epochs run).
+            Defaults to 100.
+        train_discriminator: VITS only. If True, the discriminator trains in the outer loop: each
+            meta-step it takes one step of Coqui's discriminator loss on the query clips against
+            the adapted generator's output, and the query loss adds Coqui's adversarial and
+            feature-matching terms. Off by default: the inner loop and the meta-loss are
+            reconstruction losses, a GAN at the meta level doubles the cost of a meta-step and
+            adds an unstable objective, and the few-shot adaptation does not need it. Defaults to False.
     """
 
     algorithm: str = "maml"
@@ -82,12 +90,14 @@ class MamlConfig(Coqpit):
     held_out_task_names: List[str] = field(default_factory=list)
     eval_inner_steps: Optional[int] = None
     seed: int = 0
+    meta_steps_per_epoch: int = 100
+    train_discriminator: bool = False
 
     def check_values(self) -> None:
         """Raise ``ValueError`` naming the first field with an invalid value."""
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"maml.algorithm: {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-        for name in ("inner_steps", "meta_batch_size", "n_support", "n_query"):
+        for name in ("inner_steps", "meta_batch_size", "n_support", "n_query", "meta_steps_per_epoch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"maml.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("inner_lr", "meta_lr"):

@@ -85,6 +85,9 @@ class MetaStepStats:
         first_order: whether this step ran first-order (``fomaml``, ``reptile`` or a warm-up step).
         meta_grad_norm: global norm of the meta-gradient before clipping.
         seconds: wall-clock time of the step.
+        fast_weights: per used task (in order), its adapted tensors, detached: for outer-loop
+            extras that need the adapted model (the VITS discriminator step).
+        used_tasks: indices (into the ``tasks`` argument) of the used tasks.
     """
 
     meta_loss: float = math.nan
@@ -96,6 +99,8 @@ class MetaStepStats:
     first_order: bool = False
     meta_grad_norm: float = math.nan
     seconds: float = 0.0
+    fast_weights: List[Dict[str, Tensor]] = field(default_factory=list, repr=False)
+    used_tasks: List[int] = field(default_factory=list)
 
     @property
     def adaptation_gain(self) -> float:
@@ -132,6 +137,8 @@ class MetaLearner:
         task_loss: ``loss(params, batch)`` running the model through ``functional_call``.
         meta_parameters: names of the parameters that receive meta-gradients (default: every
             parameter that requires grad). Reptile uses the adapted ones only.
+        query_loss: the loss at the fast weights on the query set, if not ``task_loss`` (e.g.
+            with adversarial terms that the inner loop leaves out).
     """
 
     def __init__(
@@ -141,12 +148,14 @@ class MetaLearner:
         adapted: Sequence[str],
         task_loss: TaskLoss,
         meta_parameters: Optional[Sequence[str]] = None,
+        query_loss: Optional[TaskLoss] = None,
     ) -> None:
         config.check_values()
         self.model = model
         self.config = config
         self.adapted = list(adapted)
         self.task_loss = task_loss
+        self.query_loss = query_loss or task_loss
         params = dict(model.named_parameters())
         missing = [n for n in self.adapted if n not in params]
         if missing:
@@ -168,9 +177,10 @@ class MetaLearner:
     def _params(self) -> Dict[str, Tensor]:
         return dict(self.model.named_parameters())
 
-    def _run(self, base: Dict[str, Tensor], fast: Dict[str, Tensor], batch: Any) -> Tensor:
+    def _run(self, base: Dict[str, Tensor], fast: Dict[str, Tensor], batch: Any, query: bool = False) -> Tensor:
         # Buffers go in explicitly so that the call is a pure function of its inputs.
-        return self.task_loss({**base, **dict(self.model.named_buffers()), **fast}, batch)
+        loss = self.query_loss if query else self.task_loss
+        return loss({**base, **dict(self.model.named_buffers()), **fast}, batch)
 
     def trainable_parameters(self) -> List[nn.Parameter]:
         """The tensors an outer optimiser should update: meta-parameters plus learned inner LRs."""
@@ -226,7 +236,7 @@ class MetaLearner:
 
     # ------------------------------------------------------------------ meta-gradients
     def task_meta_gradient(self, task: TaskBatch, step: int) -> Dict[str, Any]:
-        """One task's contribution: ``{"grads": [...], "query": float, "before": float, "support": [...]}``.
+        """One task's contribution: ``{"grads", "query", "before", "support", "fast"}``.
 
         ``grads`` are aligned with :meth:`trainable_parameters`. Raises :class:`NonFiniteError`
         when a loss or gradient is not finite.
@@ -234,7 +244,7 @@ class MetaLearner:
         params = self._params()
         first_order = self.is_first_order(step)
         with torch.no_grad():
-            before = float(self._run(params, {}, task.query))
+            before = float(self._run(params, {}, task.query, query=True))
         if self.config.algorithm == "reptile":
             base = {n: p.detach() for n, p in params.items()}
             init = {n: params[n] for n in self.adapted}
@@ -247,11 +257,12 @@ class MetaLearner:
                 grad_clip=self.config.inner_grad_clip,
             )
             with torch.no_grad():
-                query = float(self._run(base, result.fast, task.query))
+                query = float(self._run(base, result.fast, task.query, query=True))
             if not math.isfinite(query):
                 raise NonFiniteError("query loss", self.config.inner_steps)
             grads = [(init[n] - result.fast[n]).detach() for n in self.meta_parameters]
-            return {"grads": grads, "query": query, "before": before, "support": result.support_losses}
+            fast = {n: t.detach() for n, t in result.fast.items()}
+            return {"grads": grads, "query": query, "before": before, "support": result.support_losses, "fast": fast}
 
         result = inner_loop(
             lambda fast: self._run(params, fast, task.support),
@@ -261,7 +272,7 @@ class MetaLearner:
             first_order=first_order,
             grad_clip=self.config.inner_grad_clip,
         )
-        query_loss = self._run(params, result.fast, task.query)
+        query_loss = self._run(params, result.fast, task.query, query=True)
         if not torch.isfinite(query_loss):
             raise NonFiniteError("query loss", self.config.inner_steps)
         targets = self.trainable_parameters()
@@ -270,7 +281,14 @@ class MetaLearner:
             if g is not None and not torch.isfinite(g).all():
                 name = next((n for n, p in params.items() if p is target), "an inner learning rate")
                 raise NonFiniteError("meta-gradient", self.config.inner_steps, name)
-        return {"grads": list(grads), "query": float(query_loss.detach()), "before": before, "support": result.support_losses}
+        fast = {n: t.detach() for n, t in result.fast.items()}
+        return {
+            "grads": list(grads),
+            "query": float(query_loss.detach()),
+            "before": before,
+            "support": result.support_losses,
+            "fast": fast,
+        }
 
     def meta_gradient(self, tasks: Sequence[TaskBatch], step: int) -> MetaStepStats:
         """Accumulate the mean meta-gradient of ``tasks`` (over all ranks) into ``.grad``.
@@ -283,7 +301,7 @@ class MetaLearner:
         targets = self.trainable_parameters()
         sums: List[Optional[Tensor]] = [None] * len(targets)
         queries, befores, supports = [], [], []
-        for task in tasks:
+        for index, task in enumerate(tasks):
             try:
                 out = self.task_meta_gradient(task, step)
             except NonFiniteError as e:
@@ -297,6 +315,8 @@ class MetaLearner:
             queries.append(out["query"])
             befores.append(out["before"])
             supports.append(out["support"])
+            stats.fast_weights.append(out["fast"])
+            stats.used_tasks.append(index)
         summed, count = all_reduce_sum(sums, targets, float(len(queries)))
         stats.tasks_used = int(round(count))
         if queries:

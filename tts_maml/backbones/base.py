@@ -8,8 +8,10 @@ conditioning layers; an adapted checkpoint carries the new voice in the same slo
 """
 
 import abc
+import contextlib
 import logging
-from typing import Any, Dict, List, Sequence, Tuple
+import zlib
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import torch
 from coqpit import Coqpit
@@ -37,6 +39,8 @@ class Backbone(abc.ABC):
     name: str = ""
     presets: Dict[str, AdapterPreset] = {}
     never_adapt: Tuple[str, ...] = ()
+    # Whether the backbone has a discriminator that can train in the outer loop (VITS).
+    supports_discriminator: bool = False
 
     def __init__(self, config: Coqpit) -> None:
         self.config = config
@@ -96,10 +100,32 @@ class Backbone(abc.ABC):
         """
         if not clips:
             raise ValueError("make_batch needs at least one clip")
-        voiced = [{**c, "speaker_name": VOICE_NAME, "language": c.get("language") or ""} for c in clips]
+        voiced = [
+            {
+                **c,
+                "speaker_name": VOICE_NAME,
+                "language": c.get("language") or "",
+                "audio_unique_name": c.get("audio_unique_name") or c["audio_file"],
+            }
+            for c in clips
+        ]
         dataset = self.dataset(model, voiced)
-        batch = dataset.collate_fn([dataset[i] for i in range(len(voiced))])
-        return self.format_batch(model, batch)
+        batch = self.format_batch(model, dataset.collate_fn([dataset[i] for i in range(len(voiced))]))
+        # The random choices of a forward pass (VITS' waveform segments, dropout) are drawn from a
+        # seed of the batch's clips: the task loss is then one fixed function of the weights, which
+        # k inner steps can descend, instead of a new random draw at every step.
+        batch["rng_seed"] = zlib.crc32("\n".join(sorted(c["audio_file"] for c in clips)).encode())
+        return batch
+
+    @staticmethod
+    @contextlib.contextmanager
+    def seeded(batch: Batch) -> Iterator[None]:
+        """Run the block with the global RNGs (CPU and the batch's device) seeded from the batch,
+        restoring them afterwards."""
+        devices = [t.device for t in batch.values() if isinstance(t, Tensor) and t.is_cuda][:1]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(batch.get("rng_seed", 0))
+            yield
 
     @staticmethod
     def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -113,5 +139,13 @@ class Backbone(abc.ABC):
         ``"loss"`` is their weighted sum (what the inner loop and the meta-loss use)."""
 
     def task_loss(self, model: nn.Module):
-        """``loss(params, batch)`` for :class:`tts_maml.meta_learner.MetaLearner`."""
+        """``loss(params, batch)`` for :class:`tts_maml.meta_learner.MetaLearner` (support and inner loop)."""
         return lambda params, batch: self.task_losses(model, params, batch)["loss"]
+
+    def query_loss(self, model: nn.Module):
+        """The meta-loss on query clips; the task loss unless a backbone adds outer-loop terms."""
+        return self.task_loss(model)
+
+    def discriminator_loss(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Tensor:
+        """The discriminator's loss against the generator run with ``params`` (backbones with one)."""
+        raise NotImplementedError(f"the {self.name} backbone has no discriminator")

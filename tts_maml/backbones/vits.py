@@ -3,8 +3,9 @@
 Task loss: Coqui's generator reconstruction terms, computed by Coqui's ``VitsGeneratorLoss`` on the
 outputs of Coqui's ``Vits.forward``: mel L1 on the generated waveform segment, the KL term and the
 duration loss. The adversarial and feature-matching terms are zero in the inner loop (the loss is
-called with no discriminator scores), so the discriminator (``disc.*``) is never part of a task
-loss and never adapted.
+called with no discriminator scores), so the discriminator (``disc.*``) is never adapted. With
+``maml.train_discriminator`` the query loss adds them (``adversarial=True``) and the discriminator
+takes Coqui's ``VitsDiscriminatorLoss`` steps in the outer loop (:meth:`VitsBackbone.discriminator_loss`).
 
 Example:
     >>> from tts_maml.backbones.vits import VitsBackbone
@@ -15,11 +16,12 @@ Example:
 
 from typing import Any, Dict, Sequence
 
+import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from TTS.config.shared_configs import BaseAudioConfig
 from TTS.tts.configs.vits_config import VitsArgs
-from TTS.tts.layers.losses import VitsGeneratorLoss
+from TTS.tts.layers.losses import VitsDiscriminatorLoss, VitsGeneratorLoss
 from TTS.tts.models.vits import VitsDataset
 from TTS.tts.utils.helpers import segment
 from TTS.utils.audio.torch_transforms import wav_to_mel
@@ -59,6 +61,9 @@ class VitsBackbone(Backbone):
     def __init__(self, config: MamlVitsConfig) -> None:
         super().__init__(config)
         self.criterion = VitsGeneratorLoss(config)
+        self.disc_criterion = VitsDiscriminatorLoss(config)
+        if config.maml.train_discriminator and not config.model_args.init_discriminator:
+            raise ValueError("maml.train_discriminator needs model_args.init_discriminator=True (a discriminator)")
 
     @staticmethod
     def tiny_config(**overrides: Any) -> MamlVitsConfig:
@@ -113,14 +118,22 @@ class VitsBackbone(Backbone):
         batch = self.to_device(model.format_batch(batch), next(model.parameters()).device)
         return model.format_batch_on_device(batch)
 
-    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
-        """Coqui's VITS generator loss without its adversarial terms (see the module docstring)."""
-        outputs = functional_call(
-            model,
-            params,
-            (batch["tokens"], batch["token_lens"], batch["spec"], batch["spec_lens"], batch["waveform"]),
-            {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"], "language_ids": None}},
-        )
+    supports_discriminator = True
+
+    def _generate(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Any]:
+        with self.seeded(batch):
+            return functional_call(
+                model,
+                params,
+                (batch["tokens"], batch["token_lens"], batch["spec"], batch["spec_lens"], batch["waveform"]),
+                {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"], "language_ids": None}},
+            )
+
+    def task_losses(
+        self, model: nn.Module, params: Dict[str, Tensor], batch: Batch, adversarial: bool = False
+    ) -> Dict[str, Tensor]:
+        """Coqui's VITS generator loss; without its adversarial terms unless ``adversarial``."""
+        outputs = self._generate(model, params, batch)
         audio = self.config.audio
         segment_size = model.spec_segment_size
         if model.args.encoder_sample_rate:
@@ -145,9 +158,28 @@ class VitsBackbone(Backbone):
             m_p=outputs["m_p"].float(),
             logs_p=outputs["logs_p"].float(),
             z_len=batch["spec_lens"],
-            scores_disc_fake=[],
-            feats_disc_fake=[],
-            feats_disc_real=[],
             loss_duration=outputs["loss_duration"],
+            **self._adversarial_inputs(model, outputs, adversarial),
         )
-        return {k: losses[k] for k in ("loss", "loss_mel", "loss_kl", "loss_duration")}
+        keys = ("loss", "loss_mel", "loss_kl", "loss_duration") + (("loss_gen", "loss_feat") if adversarial else ())
+        return {k: losses[k] for k in keys}
+
+    @staticmethod
+    def _adversarial_inputs(model: nn.Module, outputs: Dict[str, Any], adversarial: bool) -> Dict[str, Any]:
+        if not adversarial:
+            return {"scores_disc_fake": [], "feats_disc_fake": [], "feats_disc_real": []}
+        # The live discriminator: it is not a meta-parameter, so no meta-gradient reaches it.
+        scores_fake, feats_fake, _, feats_real = model.disc(outputs["model_outputs"], outputs["waveform_seg"])
+        return {"scores_disc_fake": scores_fake, "feats_disc_fake": feats_fake, "feats_disc_real": feats_real}
+
+    def query_loss(self, model: nn.Module):
+        """The meta-loss on query clips: with adversarial terms when the discriminator trains."""
+        adversarial = bool(self.config.maml.train_discriminator)
+        return lambda params, batch: self.task_losses(model, params, batch, adversarial=adversarial)["loss"]
+
+    def discriminator_loss(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Tensor:
+        """Coqui's ``VitsDiscriminatorLoss`` on real clips vs the generator run with ``params``."""
+        with torch.no_grad():
+            outputs = self._generate(model, params, batch)
+        scores_fake, _, scores_real, _ = model.disc(outputs["model_outputs"].detach(), outputs["waveform_seg"])
+        return self.disc_criterion(scores_disc_real=scores_real, scores_disc_fake=scores_fake)["loss"]

@@ -19,9 +19,11 @@ Why these two pieces, and nothing more:
   averages gradients here; the meta-gradients are all-reduced by :mod:`tts_maml.distributed`.
 - The Trainer has no hook to add entries to a checkpoint, hence the small ``MamlTrainer`` subclass.
 
-The episode of meta-step ``s`` is drawn from ``(maml.seed, s)`` where ``s`` is the Trainer's
-``total_steps_done``; a continued run resumes at the saved step + 1 and draws exactly the episodes
-that an uninterrupted run would have drawn.
+The episodes of meta-step ``s`` are drawn from ``(maml.seed, s)``, where ``s`` counts the meta-steps
+done; the count rides in the checkpoint, so a continued run draws exactly the episodes that an
+uninterrupted run would have drawn next. (The Trainer's own ``total_steps_done`` cannot serve:
+``best_model_N.pth`` is written after the step counter moved on, and ``--continue_path`` adds one
+to the saved step, so a run continued from a best model would skip a step of the stream.)
 """
 
 import logging
@@ -94,6 +96,7 @@ class MamlTrainerModel(TrainerModel):
         self.train_sampler: Optional[EpisodeSampler] = None
         self.eval_episodes: List[Episode] = []
         self._saved_sampler_state: Optional[Dict[str, Any]] = None
+        self.meta_steps_done = 0
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
@@ -115,6 +118,7 @@ class MamlTrainerModel(TrainerModel):
             "sampler": self.train_sampler.state_dict() if self.train_sampler else self._saved_sampler_state,
             "skipped_tasks_total": self.learner.skipped_tasks_total,
             "skipped_steps_total": self.learner.skipped_steps_total,
+            "meta_steps_done": self.meta_steps_done,
         }
 
     def load_extra_state(self, state: Optional[Dict[str, Any]], check_sampler: bool = True) -> None:
@@ -143,6 +147,8 @@ class MamlTrainerModel(TrainerModel):
         self.learner.skipped_tasks_total = int(state.get("skipped_tasks_total", 0))
         self.learner.skipped_steps_total = int(state.get("skipped_steps_total", 0))
         self._saved_sampler_state = state.get("sampler") if check_sampler else None
+        if check_sampler:
+            self.meta_steps_done = int(state.get("meta_steps_done", 0))
         if self.train_sampler is not None and self._saved_sampler_state:
             self.train_sampler.check_state_dict(self._saved_sampler_state)
 
@@ -203,16 +209,17 @@ class MamlTrainerModel(TrainerModel):
 
     # ------------------------------------------------------------------ training
     def optimize(self, batch: Dict[str, Any], trainer: Trainer) -> tuple:
-        """One meta-step (the Trainer's custom-optimisation hook): the meta-batch of step
-        ``trainer.total_steps_done`` on this rank, meta-gradients averaged over ranks."""
+        """One meta-step (the Trainer's custom-optimisation hook): this rank's share of the
+        meta-batch of step ``meta_steps_done``, meta-gradients averaged over ranks."""
         if self.train_sampler is None:
             raise RuntimeError("optimize() before get_data_loader(): the Trainer builds the loader first")
         maml = self.config.maml
-        step = trainer.total_steps_done
+        step = self.meta_steps_done
         rank, world_size = rank_and_world_size()
         episodes = self.train_sampler.sample(step, maml.meta_batch_size, rank=rank, world_size=world_size)
         tasks = [self._task_batch(e) for e in episodes]
         stats = self.learner.meta_step(tasks, trainer.optimizer[0], step)
+        self.meta_steps_done += 1
         logs: Dict[str, Any] = {
             "loss": stats.meta_loss,
             "query_loss_before": stats.query_before,

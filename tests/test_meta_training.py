@@ -1,0 +1,162 @@
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from trainer import TrainerArgs
+
+from tts_maml.backbones import GlowTTSBackbone, VitsBackbone
+from tts_maml.meta_training import CHECKPOINT_KEY, MamlTrainer, MamlTrainerModel
+
+torch.set_num_threads(2)
+
+
+def tiny_config(backbone_cls, tmp_path, phoneme_cache, algorithm="fomaml", steps_per_epoch=2, epochs=1, **overrides):
+    config = backbone_cls.tiny_config(
+        phoneme_cache_path=phoneme_cache, output_path=str(tmp_path / "runs"), epochs=epochs, batch_size=1,
+        eval_batch_size=1, print_step=1, plot_step=1, save_step=1, mixed_precision=False,
+        test_sentences=["Hello."], dashboard_logger="tensorboard", **overrides,
+    )  # fmt: skip
+    config.maml.algorithm = algorithm
+    config.maml.inner_steps = 2
+    config.maml.n_support = 2
+    config.maml.n_query = 2
+    config.maml.meta_batch_size = 2
+    config.maml.meta_steps_per_epoch = steps_per_epoch
+    return config
+
+
+def run(config, train, held, continue_path=None, record=None):
+    model = MamlTrainerModel(config)
+    args = TrainerArgs()
+    if continue_path:
+        args.continue_path = continue_path
+    trainer = MamlTrainer(args, config, config.output_path, model=model, train_samples=train, eval_samples=held,
+                          parse_command_line_args=False)  # fmt: skip
+    if record is not None:
+        sample = model.learner.meta_step
+
+        def recording(tasks, optimizer, step):
+            record.append((step, [t.task for t in tasks]))
+            return sample(tasks, optimizer, step)
+
+        model.learner.meta_step = recording
+    trainer.fit()
+    return trainer, model
+
+
+@pytest.fixture(scope="module")
+def samples(small_corpus, small_samples):
+    from TTS.tts.configs.shared_configs import BaseDatasetConfig, BaseTTSConfig
+    from TTS.tts.datasets import load_tts_samples
+
+    config = BaseTTSConfig(datasets=[BaseDatasetConfig(formatter="vctk", path=small_corpus.out + "/held_out")])
+    held, _ = load_tts_samples(config, eval_split=False)
+    return small_samples, held
+
+
+@pytest.mark.parametrize("backbone_cls", [VitsBackbone, GlowTTSBackbone], ids=lambda b: b.name)
+def test_coqui_run_folder_and_checkpoints(backbone_cls, tmp_path, phoneme_cache, samples):
+    config = tiny_config(backbone_cls, tmp_path, phoneme_cache)
+    trainer, model = run(config, *samples)
+    out = str(trainer.output_path)
+    files = os.listdir(out)
+    assert "config.json" in files and "best_model.pth" in files and "checkpoint_1.pth" in files
+    assert glob.glob(os.path.join(out, "events.out.tfevents.*")), "TensorBoard logs"
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    assert saved["model"] == backbone_cls.name and saved["maml"]["algorithm"] == "fomaml"
+    checkpoint = torch.load(os.path.join(out, "checkpoint_1.pth"), map_location="cpu", weights_only=False)
+    # Coqui's own keys: exactly the Coqui model's state dict, no wrapper prefix
+    assert set(checkpoint["model"]) == set(model.model.state_dict())
+    extra = checkpoint[CHECKPOINT_KEY]
+    assert extra["adapted"] == model.adapted and extra["sampler"]["seed"] == config.maml.seed
+    assert checkpoint["step"] == 1 and extra["meta_steps_done"] == 2  # saved after meta-steps 0 and 1
+
+
+def test_logs_name_the_meta_learning_quantities(tmp_path, phoneme_cache, samples):
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache, algorithm="metasgd")
+    trainer, _ = run(config, *samples)
+    with open(os.path.join(trainer.output_path, "trainer_0_log.txt"), encoding="utf-8") as f:
+        log = f.read()
+    for key in ("query_loss_before", "query_loss_after", "adaptation_gain", "support_loss_step0",
+                "support_loss_step1", "inner_lr_step0_mean", "skipped_tasks", "seconds_per_meta_step",
+                "avg_query_loss_before"):  # fmt: skip
+        assert key in log, key
+    checkpoint = torch.load(os.path.join(trainer.output_path, "best_model.pth"), map_location="cpu", weights_only=False)
+    rates = checkpoint[CHECKPOINT_KEY]["inner_lrs"]
+    assert set(rates) == set(checkpoint[CHECKPOINT_KEY]["adapted"]) and all(r.shape == (2,) for r in rates.values())
+
+
+def test_resume_continues_the_same_episode_stream(tmp_path, phoneme_cache, samples):
+    whole = []
+    config = tiny_config(VitsBackbone, tmp_path / "a", phoneme_cache, steps_per_epoch=2, epochs=2)
+    run(config, *samples, record=whole)
+    first = []
+    config = tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, steps_per_epoch=2, epochs=1)
+    trainer, _ = run(config, *samples, record=first)
+    # continue for the second epoch from the last file the Trainer finds (best_model_2.pth)
+    resumed = []
+    config = tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, steps_per_epoch=2, epochs=2)
+    run(config, *samples, continue_path=str(trainer.output_path), record=resumed)
+    assert [s for s, _ in first] == [0, 1]
+    assert resumed[0][0] == 2  # the step after the saved ones
+    stream = dict(whole)
+    for step, tasks in first + resumed:
+        assert stream[step] == tasks
+
+
+def test_continue_with_other_data_is_refused(tmp_path, phoneme_cache, samples):
+    train, held = samples
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache, steps_per_epoch=2, epochs=1)
+    trainer, _ = run(config, train, held)
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache, steps_per_epoch=2, epochs=2)
+    fewer = [s for s in train if not s["speaker_name"].endswith("sp000")]
+    with pytest.raises(SystemExit):  # the Trainer turns the ValueError into exit(1) after logging it
+        run(config, fewer, held, continue_path=str(trainer.output_path))
+
+
+def test_eval_needs_held_out_tasks(tmp_path, phoneme_cache, samples):
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache)
+    model = MamlTrainerModel(config)
+    with pytest.raises(ValueError, match="held-out tasks"):
+        model.get_data_loader(config, is_eval=True, samples=None, verbose=False)
+
+
+def test_discriminator_switch(tmp_path, phoneme_cache, samples):
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache)
+    config.maml.train_discriminator = True
+    with pytest.raises(ValueError, match="init_discriminator"):
+        MamlTrainerModel(config)
+    config.model_args.init_discriminator = True
+    trainer, model = run(config, *samples)
+    assert len(trainer.optimizer) == 2
+    checkpoint = torch.load(os.path.join(trainer.output_path, "checkpoint_1.pth"), map_location="cpu", weights_only=False)
+    assert any(k.startswith("disc.") for k in checkpoint["model"])
+    with open(os.path.join(trainer.output_path, "trainer_0_log.txt"), encoding="utf-8") as f:
+        assert "loss_disc" in f.read()
+    glow = tiny_config(GlowTTSBackbone, tmp_path, phoneme_cache)
+    glow.maml.train_discriminator = True
+    with pytest.raises(ValueError, match="no discriminator"):
+        MamlTrainerModel(glow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone_cls", [VitsBackbone, GlowTTSBackbone], ids=lambda b: b.name)
+def test_stock_tts_cli_speaks_the_checkpoint(backbone_cls, tmp_path, phoneme_cache, samples):
+    config = tiny_config(backbone_cls, tmp_path, phoneme_cache)
+    trainer, _ = run(config, *samples)
+    out = str(trainer.output_path)
+    wav = tmp_path / "out.wav"
+    tts = os.path.join(os.path.dirname(sys.executable), "tts")
+    subprocess.run([tts, "--model_path", os.path.join(out, "best_model.pth"), "--config_path",
+                    os.path.join(out, "config.json"), "--text", "Hello there, how are you?", "--out_path", str(wav)],
+                   check=True, capture_output=True)  # fmt: skip
+    audio, rate = sf.read(wav)
+    assert rate == config.audio.sample_rate
+    assert audio.size > rate * 0.2 and np.sqrt(np.mean(audio**2)) > 1e-3

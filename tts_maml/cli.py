@@ -78,6 +78,43 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    from tts_maml.adaptation import adapt
+
+    result = adapt(
+        args.model_path,
+        args.config_path,
+        args.clips,
+        args.out,
+        steps=args.steps,
+        lr=args.lr,
+        adapter_preset=args.adapter_preset,
+        val_clips=args.val_clips,
+        name=args.name,
+        device=args.device,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    losses = result.val_losses or result.support_losses
+    kind = "held-out" if result.val_losses else "support"
+    print(f"adapted {len(result.adapted)} tensors; exported step {result.best_step} "
+          f"({kind} loss {losses[0]:.4f} -> {losses[result.best_step]:.4f})")  # fmt: skip
+    for name, path in result.files.items():
+        print(f"  {name:12s} {path}")
+    print(f"voice.pth is {result.voice_bytes / 1024:.1f} KB")
+    print(f"speak: tts --model_path {result.files['adapted.pth']} --config_path {result.files['config.json']} "
+          '--text "..." --out_path out.wav')  # fmt: skip
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from tts_maml.voice import merge
+
+    print(f"wrote {merge(args.base, args.delta, args.out, overwrite=args.overwrite)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tts-maml`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -124,6 +161,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["vits", "glow_tts"], default="vits", help="backbone (default vits)")
     p.add_argument("--size", choices=["default", "tiny"], default="default", help="config size (default: Coqui's)")
     p.set_defaults(func=_presets)
+
+    p = sub.add_parser(
+        "adapt",
+        help="adapt a meta-trained model to a folder of clips; write adapted.pth, config.json, voice.pth",
+        description="Few-shot adaptation of a new voice: the meta-trained model's inner loop on the clips of "
+        "--clips (wav/flac with an LJSpeech metadata.csv `id|text`, or a .txt beside each clip), exported "
+        "as a plain Coqui checkpoint that `tts` speaks and as a small voice.pth delta.",
+    )
+    p.add_argument("--model_path", "--model-path", required=True, help="meta-trained checkpoint (.pth)")
+    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    p.add_argument("--clips", required=True, help="folder of clips and transcripts")
+    p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
+    p.add_argument("--steps", type=int, default=50, help="adaptation steps (default 50)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="inner learning rate (default: the learned Meta-SGD rates, else maml.inner_lr)")  # fmt: skip
+    p.add_argument("--adapter-preset", default=None, help="adapt this preset (default: what was meta-trained)")
+    p.add_argument("--val-clips", type=int, default=0, help="clips held out for early stopping (default 0)")
+    p.add_argument("--name", default="voice", help="the voice's name (default 'voice')")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_adapt)
+
+    p = sub.add_parser(
+        "merge",
+        help="rebuild adapted.pth from the base checkpoint and a voice.pth",
+        description="Apply a voice.pth delta to the base checkpoint it was adapted from; the result equals "
+        "the adapted.pth that `tts-maml adapt` wrote. Refuses a delta made on another base.",
+    )
+    p.add_argument("--base", required=True, help="the base (meta-trained) checkpoint")
+    p.add_argument("--delta", required=True, help="voice.pth written by tts-maml adapt")
+    p.add_argument("--out", required=True, help="the adapted checkpoint to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_merge)
     return parser
 
 

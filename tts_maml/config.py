@@ -13,6 +13,7 @@ Example:
 """
 
 # No `from __future__ import annotations` here: coqpit rejects string annotations.
+import json
 from dataclasses import dataclass, field
 from typing import List, Optional, Union
 
@@ -135,3 +136,23 @@ class MamlGlowTTSConfig(GlowTTSConfig):
     """
 
     maml: MamlConfig = field(default_factory=MamlConfig)
+
+
+CONFIG_CLASSES = {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}
+
+
+def load_config(path: str) -> Coqpit:
+    """Read a config.json written by tts_maml or by Coqui (``model`` "vits" or "glow_tts") into
+    ``MamlVitsConfig`` / ``MamlGlowTTSConfig``; a Coqui config without a ``maml`` section gets the
+    defaults. Raises ``ValueError`` naming the file for other models or unreadable files."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable config.json ({e})") from e
+    model = str(data.get("model", "")).lower()
+    if model not in CONFIG_CLASSES:
+        raise ValueError(f"{path}: model {data.get('model')!r} is not one tts_maml supports ({', '.join(CONFIG_CLASSES)})")
+    config = CONFIG_CLASSES[model]()
+    config.from_dict(data)
+    return config

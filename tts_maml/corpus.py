@@ -6,6 +6,7 @@ output is read unchanged by Coqui's ``vctk`` formatter::
 
     OUT/
       wav48_silence_trimmed/<spk>/<spk>_<nnn>_mic1.flac   22050 Hz mono, trimmed, peak-normalised
+      wav48_silence_trimmed/<spk>/metadata.csv           id|text: the folder is a `tts-maml adapt` clips folder
       txt/<spk>/<spk>_<nnn>.txt                          one line: the transcript
       speaker-info.txt                                   VCTK's columns; COMMENTS holds the recipe
       styles.csv                                         file_id|speaker|style, one row per clip
@@ -174,6 +175,13 @@ def _write_metadata(root: str, jobs: List[ClipJob], recipes: Dict[str, VoiceReci
             writer.writerow(["file_id", "speaker", "style"])
             for j in part:
                 writer.writerow([j.file_id, j.speaker, j.style])
+        # Every speaker's audio folder is also a clips folder for `tts-maml adapt` (LJSpeech-style
+        # metadata.csv, `id|text`); Coqui's vctk formatter ignores the file.
+        for spk in speakers:
+            with open(os.path.join(root, subdir, WAV_DIR, spk, "metadata.csv"), "w", encoding="utf-8") as f:
+                for j in part:
+                    if j.speaker == spk:
+                        f.write(f"{j.file_id}_{MIC}|{j.text}\n")
 
 
 def _prepare_out(out: str, overwrite: bool) -> None:

@@ -64,6 +64,7 @@ def inner_loop(
     lr: LearningRates,
     first_order: bool = False,
     grad_clip: float = 0.0,
+    on_step: Optional[Callable[[int, Dict[str, Tensor]], None]] = None,
 ) -> InnerLoopResult:
     """Take ``steps`` SGD steps on ``support_loss`` from ``init``; return the fast weights.
 
@@ -76,6 +77,8 @@ def inner_loop(
         first_order: if True, gradients are constants (no graph through them: FOMAML); if False,
             the result is differentiable through every step (second-order MAML).
         grad_clip: clip each step's gradient to this global L2 norm (0: off); differentiable.
+        on_step: called as ``on_step(step, fast)`` after each update (``step`` counts from 1),
+            e.g. to score a validation set for early stopping.
 
     Raises:
         NonFiniteError: a support loss or a gradient is NaN or infinite.
@@ -103,6 +106,8 @@ def inner_loop(
         fast = {n: fast[n] - _step_lr(lr, n, step) * g for n, g in zip(names, grads)}
         result.support_losses.append(float(loss.detach()))
         result.grad_norms.append(float(norm))
+        if on_step is not None:
+            on_step(step + 1, fast)
     result.fast = fast
     return result
 

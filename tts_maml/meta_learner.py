@@ -204,19 +204,28 @@ class MetaLearner:
         return step < self.config.first_order_warmup_steps
 
     # ------------------------------------------------------------------ adaptation
-    def adapt(self, support: Any, steps: Optional[int] = None, grad_clip: Optional[float] = None) -> InnerLoopResult:
+    def adapt(
+        self,
+        support: Any,
+        steps: Optional[int] = None,
+        grad_clip: Optional[float] = None,
+        lr: Optional[float] = None,
+        on_step: Optional[Callable[[int, Dict[str, Tensor]], None]] = None,
+    ) -> InnerLoopResult:
         """Adapt to one task without touching the meta-parameters (evaluation, few-shot use).
 
         Runs the same inner loop as meta-training, from detached copies of the adapted tensors,
         first-order, with the learned inner rates when there are any (beyond the learned steps,
-        the last learned rate is reused). Returns fast weights detached from any graph.
+        the last learned rate is reused) unless ``lr`` is given. ``on_step(step, fast)`` is called
+        after each update. Returns fast weights detached from any graph.
         """
         steps = self.config.inner_steps if steps is None else steps
         params = self._params()
         base = {n: p.detach() for n, p in params.items()}
-        lr = self._lr()
-        if not isinstance(lr, float):
-            lr = {n: self._extend(t.detach(), steps) for n, t in lr.items()}
+        if lr is None:
+            lr = self._lr()
+            if not isinstance(lr, float):
+                lr = {n: self._extend(t.detach(), steps) for n, t in lr.items()}
         result = inner_loop(
             lambda fast: self._run(base, fast, support),
             detached({n: params[n] for n in self.adapted}),
@@ -224,6 +233,7 @@ class MetaLearner:
             lr=lr,
             first_order=True,
             grad_clip=self.config.inner_grad_clip if grad_clip is None else grad_clip,
+            on_step=on_step,
         )
         result.fast = {n: t.detach() for n, t in result.fast.items()}
         return result

@@ -86,9 +86,28 @@ class GlowTTSBackbone(Backbone):
             phonemizer="espeak",
             phoneme_language="en",
             text_cleaner="english_cleaners",
+            mixed_precision=False,
             run_name="tiny_glow_tts_maml",
         )
         # Glow-TTS' MLE loss is about 30x smaller than VITS' mel L1 term: a larger inner step.
+        config.maml.inner_lr = 0.1
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+
+    @staticmethod
+    def vctk_config(**overrides: Any) -> MamlGlowTTSConfig:
+        """Coqui's Glow-TTS sizes (Coqui's defaults, 22050 Hz, English espeak phonemes) as in its
+        VCTK recipe, meant for a GPU. Keyword arguments override config fields."""
+        config = MamlGlowTTSConfig(
+            audio=GlowTTSBackbone.tiny_config().audio,
+            use_phonemes=True,
+            phonemizer="espeak",
+            phoneme_language="en",
+            text_cleaner="english_cleaners",
+            mixed_precision=False,
+            run_name="vctk_glow_tts_maml",
+        )
         config.maml.inner_lr = 0.1
         for key, value in overrides.items():
             setattr(config, key, value)

@@ -70,7 +70,8 @@ class VitsBackbone(Backbone):
         """A VITS small enough for a meta-step in seconds on 2 CPU cores (about 0.5 M generator weights).
 
         Coqui's VCTK audio settings (22050 Hz, hop 256, 80 mels) and English espeak phonemes; no
-        discriminator (``init_discriminator=False``). Keyword arguments override config fields.
+        discriminator (``init_discriminator=False``), no mixed precision (second-order gradients in
+        float16 lose too much). Keyword arguments override config fields.
         """
         config = MamlVitsConfig(
             audio=BaseAudioConfig(
@@ -91,8 +92,28 @@ class VitsBackbone(Backbone):
             phoneme_language="en",
             text_cleaner="english_cleaners",
             add_blank=True,
+            mixed_precision=False,
             run_name="tiny_vits_maml",
         )
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+
+    @staticmethod
+    def vctk_config(**overrides: Any) -> MamlVitsConfig:
+        """Coqui's VCTK VITS recipe sizes (Coqui's default ``VitsArgs``, 22050 Hz, English espeak
+        phonemes), meant for a GPU. Keyword arguments override config fields."""
+        config = MamlVitsConfig(
+            audio=VitsBackbone.tiny_config().audio,
+            use_phonemes=True,
+            phonemizer="espeak",
+            phoneme_language="en",
+            text_cleaner="english_cleaners",
+            add_blank=True,
+            mixed_precision=False,
+            run_name="vctk_vits_maml",
+        )
+        config.model_args.use_speaker_embedding = True
         for key, value in overrides.items():
             setattr(config, key, value)
         return config

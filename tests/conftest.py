@@ -27,3 +27,44 @@ def small_samples(small_corpus):
 @pytest.fixture(scope="session")
 def phoneme_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("phonemes"))
+
+
+@pytest.fixture(scope="session")
+def adapt_corpus(tmp_path_factory):
+    """3 training speakers + 1 held-out speaker, 8 clips each (enough for 5 support + 2 held-out)."""
+    out = tmp_path_factory.mktemp("adapt_corpus") / "corpus"
+    return build_corpus(str(out), speakers=3, utterances=8, seed=11, held_out=1, workers=2, progress=False)
+
+
+@pytest.fixture(scope="session")
+def meta_trained(adapt_corpus, tmp_path_factory, phoneme_cache):
+    """A tiny VITS meta-trained (Meta-SGD) for a few steps by MamlTrainer: (checkpoint, config.json)."""
+    import os
+
+    import torch
+    from TTS.tts.configs.shared_configs import BaseDatasetConfig, BaseTTSConfig
+    from TTS.tts.datasets import load_tts_samples
+    from trainer import TrainerArgs
+
+    from tts_maml.backbones import VitsBackbone
+    from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
+
+    torch.manual_seed(0)
+    load = lambda p: load_tts_samples(BaseTTSConfig(datasets=[BaseDatasetConfig(formatter="vctk", path=p)]),
+                                      eval_split=False)[0]  # noqa: E731
+    train, held = load(adapt_corpus.out), load(os.path.join(adapt_corpus.out, "held_out"))
+    config = VitsBackbone.tiny_config(
+        phoneme_cache_path=phoneme_cache, output_path=str(tmp_path_factory.mktemp("meta_run")), epochs=1,
+        print_step=10, plot_step=10, save_step=100, test_sentences=[], run_eval=False,
+    )  # fmt: skip
+    config.maml.algorithm = "metasgd"
+    config.maml.inner_steps = 2
+    config.maml.meta_batch_size = 2
+    config.maml.n_support = 3
+    config.maml.n_query = 3
+    config.maml.meta_steps_per_epoch = 4
+    trainer = MamlTrainer(TrainerArgs(), config, config.output_path, model=MamlTrainerModel(config),
+                          train_samples=train, eval_samples=held, parse_command_line_args=False)  # fmt: skip
+    trainer.fit()
+    out = str(trainer.output_path)
+    return os.path.join(out, "best_model.pth"), os.path.join(out, "config.json")

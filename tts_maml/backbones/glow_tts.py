@@ -21,7 +21,7 @@ from TTS.tts.datasets.dataset import TTSDataset
 from TTS.tts.layers.losses import GlowTTSLoss
 
 from tts_maml.adapters import AdapterPreset
-from tts_maml.backbones.base import Backbone, Batch
+from tts_maml.backbones.base import VOICE_NAME, Backbone, Batch
 from tts_maml.config import MamlGlowTTSConfig
 
 # The voice-slot embedding and the layers that read it: the duration predictor's and every
@@ -82,6 +82,8 @@ class GlowTTSBackbone(Backbone):
                 "hidden_channels_ffn": 64,
                 "input_length": None,
             },
+            speakers=[VOICE_NAME],
+            use_speaker_embedding=True,
             use_phonemes=True,
             phonemizer="espeak",
             phoneme_language="en",
@@ -101,6 +103,8 @@ class GlowTTSBackbone(Backbone):
         VCTK recipe, meant for a GPU. Keyword arguments override config fields."""
         config = MamlGlowTTSConfig(
             audio=GlowTTSBackbone.tiny_config().audio,
+            speakers=[VOICE_NAME],
+            use_speaker_embedding=True,
             use_phonemes=True,
             phonemizer="espeak",
             phoneme_language="en",

@@ -27,7 +27,7 @@ from TTS.tts.utils.helpers import segment
 from TTS.utils.audio.torch_transforms import wav_to_mel
 
 from tts_maml.adapters import AdapterPreset
-from tts_maml.backbones.base import Backbone, Batch
+from tts_maml.backbones.base import VOICE_NAME, Backbone, Batch
 from tts_maml.config import MamlVitsConfig
 
 # The speaker-conditioning layers of VITS: the voice-slot embedding and every layer that reads it.
@@ -87,6 +87,7 @@ class VitsBackbone(Backbone):
                 upsample_kernel_sizes_decoder=[16, 16, 8], spec_segment_size=16, use_sdp=False,
                 speaker_embedding_channels=32, use_speaker_embedding=True, init_discriminator=False,
             ),  # fmt: skip
+            speakers=[VOICE_NAME],
             use_phonemes=True,
             phonemizer="espeak",
             phoneme_language="en",
@@ -105,6 +106,7 @@ class VitsBackbone(Backbone):
         phonemes), meant for a GPU. Keyword arguments override config fields."""
         config = MamlVitsConfig(
             audio=VitsBackbone.tiny_config().audio,
+            speakers=[VOICE_NAME],
             use_phonemes=True,
             phonemizer="espeak",
             phoneme_language="en",

@@ -1,0 +1,71 @@
+"""Each recipe runs a couple of meta-steps through runpy with the tiny preset on a small corpus."""
+
+import glob
+import os
+import runpy
+import sys
+
+import pytest
+import soundfile as sf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = ["--coqpit.epochs", "1", "--coqpit.maml.meta_steps_per_epoch", "2", "--coqpit.maml.meta_batch_size", "2",
+         "--coqpit.maml.n_support", "2", "--coqpit.maml.n_query", "2", "--coqpit.maml.inner_steps", "1"]  # fmt: skip
+
+
+def run_recipe(path, args, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [path, *args, *STEPS])
+    runpy.run_path(path, run_name="__main__")
+
+
+def run_folder(output):
+    (folder,) = [d for d in glob.glob(os.path.join(output, "*")) if os.path.isfile(os.path.join(d, "config.json"))]
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vctk/meta_train_vits.py", "vctk/meta_train_glow_tts.py", "custom/meta_train_vits.py"])
+def test_recipe_runs_on_a_small_corpus(name, adapt_corpus, tmp_path, monkeypatch):
+    data = adapt_corpus.out if name.startswith("vctk") else os.path.join(adapt_corpus.out, "wav48_silence_trimmed")
+    out = str(tmp_path / "output")
+    run_recipe(os.path.join(ROOT, "recipes", name), ["--data-path", data, "--size", "tiny", "--held-out-speakers", "1",
+                                                    "--output-path", out], monkeypatch)  # fmt: skip
+    folder = run_folder(out)
+    assert os.path.isfile(os.path.join(folder, "best_model.pth"))
+
+
+@pytest.mark.slow
+def test_libritts_recipe(adapt_corpus, tmp_path, monkeypatch):
+    # A LibriTTS-layout copy of the small corpus: <spk>/<chapter>/<spk>_<chapter>_<utt>.wav at 24 kHz + trans.tsv
+    import librosa
+
+    root = tmp_path / "LibriTTS"
+    for flac in sorted(glob.glob(os.path.join(adapt_corpus.out, "wav48_silence_trimmed", "*", "*.flac"))):
+        spk = "1" + os.path.basename(flac)[2:5]
+        utt = os.path.basename(flac)[6:9]
+        folder = root / spk / "100"
+        folder.mkdir(parents=True, exist_ok=True)
+        wav, rate = sf.read(flac)
+        sf.write(folder / f"{spk}_100_000{utt}_000000.wav", librosa.resample(wav, orig_sr=rate, target_sr=24000), 24000)
+        text = open(flac.replace("wav48_silence_trimmed", "txt").replace("_mic1.flac", ".txt")).read().strip()
+        with open(folder / f"{spk}_100.trans.tsv", "a", encoding="utf-8") as f:
+            f.write(f"{spk}_100_000{utt}_000000\t{text}\t{text}\n")
+    out = str(tmp_path / "output")
+    run_recipe(os.path.join(ROOT, "recipes", "libritts", "meta_train_vits.py"),
+               ["--data-path", str(root), "--size", "tiny", "--held-out-speakers", "1", "--output-path", out],
+               monkeypatch)  # fmt: skip
+    folder = run_folder(out)
+    import json
+
+    assert json.load(open(os.path.join(folder, "config.json")))["audio"]["sample_rate"] == 24000
+
+
+def test_recipes_are_not_a_package():
+    assert not glob.glob(os.path.join(ROOT, "recipes", "**", "__init__.py"), recursive=True)
+
+
+def test_each_recipe_starts_with_the_command_that_runs_it():
+    for path in glob.glob(os.path.join(ROOT, "recipes", "*", "*.py")):
+        head = open(path, encoding="utf-8").read().splitlines()[:6]
+        rel = os.path.relpath(path, ROOT)
+        assert any(f"python {rel}" in line for line in head), rel

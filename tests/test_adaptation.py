@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from tts_maml.adaptation import adapt, check_state_dict
+from tts_maml.adaptation import adapt
+from tts_maml.checkpoints import check_state_dict
 from tts_maml.backbones import VitsBackbone
 from tts_maml.voice import load_voice, merge
 

@@ -231,3 +231,25 @@ def test_learning_is_real(tmp_path_factory, phoneme_cache):
     assert after < after0, "meta-training lowers the post-adaptation held-out loss"
     assert before - after > 0, "adaptation of the meta-trained model helps on held-out speakers"
     assert before - after > joint_before - joint_after, "meta-training grows the adaptation gain beyond ordinary training"
+
+
+def test_restore_with_a_config_that_does_not_fit_is_refused(tmp_path, phoneme_cache, samples):
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache)
+    trainer, _ = run(config, *samples)
+    other = tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache)
+    other.model_args.hidden_channels = 48
+    args = TrainerArgs()
+    args.restore_path = os.path.join(trainer.output_path, "best_model.pth")
+    with pytest.raises(ValueError, match="best_model.pth: tensor 'text_encoder.emb.weight' has shape"):
+        MamlTrainer(args, other, other.output_path, model=MamlTrainerModel(other), train_samples=samples[0],
+                    eval_samples=samples[1], parse_command_line_args=False)  # fmt: skip
+
+
+def test_checkpoints_are_written_atomically(tmp_path, phoneme_cache, samples):
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache)
+    trainer, _ = run(config, *samples)
+    names = os.listdir(trainer.output_path)
+    assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
+    assert sorted(n for n in names if n.startswith("best_model")) == ["best_model.pth", "best_model_2.pth"]
+    best = torch.load(os.path.join(trainer.output_path, "best_model.pth"), map_location="cpu", weights_only=False)
+    assert best["step"] == 2 and CHECKPOINT_KEY in best

@@ -3,7 +3,8 @@ import os
 import pytest
 import torch
 
-from tts_maml.voice import Voice, apply_voice, atomic_save, check_voice_fits, load_voice, merge, sha256_file
+from tts_maml.checkpoints import atomic_save, sha256_file
+from tts_maml.voice import Voice, apply_voice, check_voice_fits, load_voice, merge
 
 
 def base_checkpoint():

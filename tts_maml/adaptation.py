@@ -37,7 +37,8 @@ from tts_maml.backbones import get_backbone
 from tts_maml.clips import Clip, read_clips
 from tts_maml.config import load_config
 from tts_maml.meta_learner import MetaLearner
-from tts_maml.voice import CHECKPOINT_KEY, Voice, apply_voice, atomic_save, load_checkpoint, sha256_file
+from tts_maml.checkpoints import atomic_save, atomic_write, atomic_write_text, check_state_dict, load_checkpoint, sha256_file
+from tts_maml.voice import CHECKPOINT_KEY, Voice, apply_voice
 
 logger = logging.getLogger(__name__)
 
@@ -66,23 +67,6 @@ class AdaptationResult:
     voice_bytes: int
     lr: Any
     files: Dict[str, str] = field(default_factory=dict)
-
-
-def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
-    """Raise ``ValueError`` naming the first tensor where ``state`` does not fit ``model``'s config
-    (a missing or extra tensor, or another shape): a config that does not match its weights."""
-    own = model.state_dict()
-    for name, tensor in own.items():
-        if name not in state:
-            raise ValueError(f"{source}: tensor {name!r} of the model the config describes is missing")
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise ValueError(
-                f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, the config gives "
-                f"{tuple(tensor.shape)} (does config.json belong to this checkpoint?)"
-            )
-    extra = [k for k in state if k not in own]
-    if extra:
-        raise ValueError(f"{source}: tensor {extra[0]!r} is not part of the model the config describes")
 
 
 def _prepare_out(out: str, overwrite: bool) -> None:
@@ -120,18 +104,8 @@ def _plot(curve: Dict[str, Any], path: str) -> None:
     ax.set_ylabel("task loss")
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(path))
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
-    os.replace(tmp, path)
-
-
-def _write_text(text: str, path: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def adapt(
@@ -230,7 +204,7 @@ def adapt(
         held = [s for i, s in enumerate(samples) if i in val_ids]
         support_batch = backbone.make_batch(model, support)
         val_batch = backbone.make_batch(model, held) if held else None
-        loss = backbone.task_loss(model)
+        loss = backbone.evaluation_loss(model)
         params = {n: p.detach() for n, p in model.named_parameters()}
 
         def score(fast: Dict[str, torch.Tensor]) -> Dict[str, float]:
@@ -294,8 +268,8 @@ def adapt(
     atomic_save(voice.to_state(), files["voice.pth"])
     atomic_save(adapted_checkpoint, files["adapted.pth"])
     config.speakers = [name]
-    _write_text(json.dumps(config.to_dict(), indent=4), files["config.json"])
-    _write_text(json.dumps(curve, indent=2), files["curve.json"])
+    atomic_write_text(json.dumps(config.to_dict(), indent=4), files["config.json"])
+    atomic_write_text(json.dumps(curve, indent=2), files["curve.json"])
     _plot(curve, files["curve.png"])
     size = os.path.getsize(files["voice.pth"])
     logger.info(

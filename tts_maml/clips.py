@@ -120,16 +120,30 @@ def read_transcripts(directory: str) -> Dict[str, Tuple[str, Optional[str]]]:
     return out
 
 
+def _speakable(char: str, punctuations: str) -> bool:
+    if char.isspace() or char in punctuations or char.isdigit() or unicodedata.combining(char):
+        return True
+    return char.isalpha() and "LATIN" in unicodedata.name(char, "")
+
+
 def unknown_characters(tokenizer: Any, text: str) -> List[str]:
-    """Characters of ``text`` that the model's tokenizer cannot encode (after its cleaner and, for
-    phoneme models, espeak). Combining marks that espeak adds (e.g. the syllabic mark) and that
-    Coqui drops silently are not counted."""
+    """Characters of ``text`` that the model's tokenizer cannot handle.
+
+    Character models: what the tokenizer cannot encode after its cleaner. Phoneme models: what
+    espeak would silently drop or spell out (symbols, non-Latin letters, after the cleaner), and
+    what the tokenizer cannot encode after espeak. Combining marks that espeak adds (e.g. the
+    syllabic mark) and that Coqui drops silently are not counted."""
+    unknown: List[str] = []
+    if tokenizer.use_phonemes:
+        cleaned = tokenizer.text_cleaner(text) if tokenizer.text_cleaner is not None else text
+        punctuations = getattr(tokenizer.characters, "punctuations", "") or ""
+        unknown = sorted({c for c in cleaned if not _speakable(c, punctuations)})
     before = set(tokenizer.not_found_characters)
     ids = tokenizer.text_to_ids(text)
     new = [c for c in tokenizer.not_found_characters if c not in before]
     # Coqui remembers unknown characters once; forget ours so the next transcript is checked afresh.
     tokenizer.not_found_characters[:] = [c for c in tokenizer.not_found_characters if c in before]
-    unknown = [c for c in new if not unicodedata.combining(c)]
+    unknown += [c for c in new if not unicodedata.combining(c) and c not in unknown]
     if not ids and not unknown:
         unknown = ["(nothing the model can speak)"]
     return unknown

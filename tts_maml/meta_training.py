@@ -26,16 +26,20 @@ uninterrupted run would have drawn next. (The Trainer's own ``total_steps_done``
 to the saved step, so a run continued from a best model would skip a step of the stream.)
 """
 
+import glob
 import logging
+import os
+import shutil
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from trainer import Trainer, TrainerModel
-from trainer.io import load_fsspec, save_best_model, save_checkpoint
+from trainer.io import keep_n_checkpoints, save_model
 
 from tts_maml.backbones import get_backbone
+from tts_maml.checkpoints import atomic_write, check_state_dict, load_checkpoint
 from tts_maml.distributed import all_reduce_sum, rank_and_world_size
 from tts_maml.episodes import Episode, EpisodeSampler
 from tts_maml.meta_learner import MetaLearner, TaskBatch
@@ -279,7 +283,7 @@ class MamlTrainerModel(TrainerModel):
         with torch.inference_mode(False), torch.enable_grad():
             task = self._task_batch(episode)
             params = {n: p.detach() for n, p in self.model.named_parameters()}
-            loss = self.backbone.task_loss(self.model)
+            loss = self.backbone.evaluation_loss(self.model)
             with torch.no_grad():
                 before = float(loss(params, task.query))
             result = self.learner.adapt(task.support, steps=steps)
@@ -348,51 +352,67 @@ class MamlTrainer(Trainer):
         model = self._get_model()
         return {CHECKPOINT_KEY: model.extra_state()} if hasattr(model, "extra_state") else {}
 
+    def _write(self, path: str, model_loss: Any) -> None:
+        # Coqui's save_model writes straight to the final path: a kill during the write would leave
+        # a truncated checkpoint that --continue_path then picks. Write beside it and rename.
+        atomic_write(
+            path,
+            lambda tmp: save_model(
+                self.config,
+                self._get_model(),
+                tmp,
+                current_step=self.total_steps_done,
+                epoch=self.epochs_done,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                scaler=self.scaler if self.use_amp_scaler else None,
+                model_loss=model_loss,
+                **self._extra(),
+            ),
+        )
+
     def save_checkpoint(self) -> None:
-        """``Trainer.save_checkpoint`` plus the ``"maml"`` entry (rank 0 only)."""
+        """``Trainer.save_checkpoint``, written atomically, plus the ``"maml"`` entry (rank 0 only)."""
         if self.args.rank not in (None, 0):
             return
-        save_checkpoint(
-            self.config,
-            self._get_model(),
-            self.output_path,
-            current_step=self.total_steps_done,
-            epoch=self.epochs_done,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            scaler=self.scaler if self.use_amp_scaler else None,
-            model_loss={
-                "train_loss": self._pick_target_avg_loss(self.keep_avg_train),
-                "eval_loss": self._pick_target_avg_loss(self.keep_avg_eval),
-            },
-            save_n_checkpoints=self.config.save_n_checkpoints,
-            **self._extra(),
-        )
+        path = os.path.join(self.output_path, f"checkpoint_{self.total_steps_done}.pth")
+        logger.info(" > CHECKPOINT : %s", path)
+        self._write(path, {
+            "train_loss": self._pick_target_avg_loss(self.keep_avg_train),
+            "eval_loss": self._pick_target_avg_loss(self.keep_avg_eval),
+        })  # fmt: skip
+        if self.config.save_n_checkpoints is not None:
+            keep_n_checkpoints(self.output_path, self.config.save_n_checkpoints)
 
     def save_best_model(self) -> None:
-        """``Trainer.save_best_model`` plus the ``"maml"`` entry."""
+        """``Trainer.save_best_model`` (same rule: the eval loss if there is one, else the train
+        loss), written atomically, plus the ``"maml"`` entry."""
         eval_loss = self._pick_target_avg_loss(self.keep_avg_eval)
         train_loss = self._pick_target_avg_loss(self.keep_avg_train) or float("inf")
-        self.best_loss = save_best_model(
-            {"train_loss": train_loss, "eval_loss": eval_loss},
-            self.best_loss,
-            self.config,
-            self._get_model(),
-            self.output_path,
-            current_step=self.total_steps_done,
-            epoch=self.epochs_done,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            scaler=self.scaler if self.use_amp_scaler else None,
-            keep_all_best=self.config.save_all_best,
-            keep_after=self.config.save_best_after,
-            **self._extra(),
-        )
+        current = {"train_loss": train_loss, "eval_loss": eval_loss}
+        best = self.best_loss if isinstance(self.best_loss, dict) else {"train_loss": self.best_loss, "eval_loss": None}
+        key = "eval_loss" if current["eval_loss"] is not None and best.get("eval_loss") is not None else "train_loss"
+        if not (current[key] < best[key] and self.total_steps_done > self.config.save_best_after):
+            return
+        name = f"best_model_{self.total_steps_done}.pth"
+        path = os.path.join(self.output_path, name)
+        logger.info(" > BEST MODEL : %s", path)
+        self._write(path, current)
+        atomic_write(os.path.join(self.output_path, "best_model.pth"), lambda tmp: shutil.copyfile(path, tmp))
+        if not self.config.save_all_best:
+            for old in glob.glob(os.path.join(self.output_path, "best_model_*.pth")):
+                if os.path.basename(old) != name:
+                    os.remove(old)
+        self.best_loss = current
 
     def restore_model(self) -> None:
-        """``Trainer.restore_model`` plus the ``"maml"`` entry (learned inner LRs, sampler check)."""
-        super().restore_model()
-        checkpoint = load_fsspec(self.args.restore_path, map_location="cpu")
+        """``Trainer.restore_model`` plus the ``"maml"`` entry (learned inner LRs, sampler check).
+
+        Coqui's restore falls back to a silent partial load when the weights do not fit the
+        config; a meta-training run refuses instead, naming the first tensor that does not fit."""
+        checkpoint = load_checkpoint(self.args.restore_path)
         model = self._get_model()
+        check_state_dict(getattr(model, "model", model), checkpoint["model"], self.args.restore_path)
+        super().restore_model()
         if hasattr(model, "load_extra_state"):
             model.load_extra_state(checkpoint.get(CHECKPOINT_KEY), check_sampler=self.continue_run)

@@ -124,6 +124,6 @@ def corpus_clips(corpus_dir: str, max_clips: int = 6) -> Dict[str, List[str]]:
         raise FileNotFoundError(f"{root} not found: {corpus_dir} is not a VCTK-layout corpus")
     clips = {}
     for spk in sorted(os.listdir(root)):
-        files = sorted(os.listdir(os.path.join(root, spk)))[:max_clips]
+        files = sorted(f for f in os.listdir(os.path.join(root, spk)) if f.endswith((".flac", ".wav")))[:max_clips]
         clips[spk] = [os.path.join(root, spk, f) for f in files]
     return clips

@@ -14,14 +14,14 @@ Example:
 """
 
 import copy
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict
 
 import torch
 from torch import Tensor
+
+from tts_maml.checkpoints import atomic_save, load_checkpoint, sha256_file
 
 VOICE_FORMAT = "tts_maml.voice"
 VOICE_VERSION = 1
@@ -59,40 +59,6 @@ class Voice:
             "shapes": {k: list(v.shape) for k, v in self.tensors.items()},
             "provenance": self.provenance,
         }
-
-
-def sha256_file(path: str) -> str:
-    """The sha256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def load_checkpoint(path: str) -> Dict[str, Any]:
-    """A Coqui checkpoint as a dict (raises ``ValueError`` naming the file if it is not one)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a bad file
-        raise ValueError(f"{path}: not a readable checkpoint ({e})") from e
-    if not isinstance(state, dict) or "model" not in state:
-        raise ValueError(f"{path}: not a Coqui checkpoint (no 'model' entry)")
-    return state
 
 
 def load_voice(path: str) -> Voice:

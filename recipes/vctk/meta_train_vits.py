@@ -30,9 +30,9 @@ def main():
         config = VitsBackbone.vctk_config(output_path=output_path, epochs=1000, print_step=25, save_step=1000)
         config.maml.meta_steps_per_epoch = 500
     else:  # tiny VITS: about 10 minutes on 2 CPU cores on the built-in corpus
-        config = VitsBackbone.tiny_config(output_path=output_path, epochs=4, print_step=50, save_step=100,
+        config = VitsBackbone.tiny_config(output_path=output_path, epochs=3, print_step=50, save_step=80,
                                           test_sentences=["The quiet judge measured the yellow chair."])  # fmt: skip
-        config.maml.meta_steps_per_epoch = 100
+        config.maml.meta_steps_per_epoch = 80
     config.datasets = [dataset]
     config.phoneme_cache_path = os.path.join(output_path, "phoneme_cache")
     config.maml.n_support, config.maml.n_query = 5, 5

@@ -41,6 +41,9 @@ class Backbone(abc.ABC):
     never_adapt: Tuple[str, ...] = ()
     # Whether the backbone has a discriminator that can train in the outer loop (VITS).
     supports_discriminator: bool = False
+    # Whether the task loss draws random choices (VITS' waveform segments): then an evaluation
+    # averages several seeded draws instead of trusting one.
+    stochastic_loss: bool = False
 
     def __init__(self, config: Coqpit) -> None:
         self.config = config
@@ -114,7 +117,9 @@ class Backbone(abc.ABC):
         # The random choices of a forward pass (VITS' waveform segments, dropout) are drawn from a
         # seed of the batch's clips: the task loss is then one fixed function of the weights, which
         # k inner steps can descend, instead of a new random draw at every step.
-        batch["rng_seed"] = zlib.crc32("\n".join(sorted(c["audio_file"] for c in clips)).encode())
+        # The seed depends on the clips' identities, not on where their files happen to be.
+        names = sorted(str(c.get("audio_unique_name") or c["audio_file"]) for c in clips)
+        batch["rng_seed"] = zlib.crc32("\n".join(names).encode())
         return batch
 
     @staticmethod
@@ -141,6 +146,18 @@ class Backbone(abc.ABC):
     def task_loss(self, model: nn.Module):
         """``loss(params, batch)`` for :class:`tts_maml.meta_learner.MetaLearner` (support and inner loop)."""
         return lambda params, batch: self.task_losses(model, params, batch)["loss"]
+
+    def evaluation_loss(self, model: nn.Module, draws: int = 4):
+        """``loss(params, batch)`` for scoring (no gradient): the task loss averaged over ``draws``
+        seeded random draws when the loss is stochastic, so that a held-out score does not hinge
+        on which waveform segments one draw picked."""
+        n = draws if self.stochastic_loss else 1
+
+        def loss(params: Dict[str, Tensor], batch: Batch) -> Tensor:
+            seed = batch.get("rng_seed", 0)
+            return sum(self.task_losses(model, params, {**batch, "rng_seed": seed + i})["loss"] for i in range(n)) / n
+
+        return loss
 
     def query_loss(self, model: nn.Module):
         """The meta-loss on query clips; the task loss unless a backbone adds outer-loop terms."""

@@ -142,6 +142,7 @@ class VitsBackbone(Backbone):
         return model.format_batch_on_device(batch)
 
     supports_discriminator = True
+    stochastic_loss = True
 
     def _generate(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Any]:
         with self.seeded(batch):

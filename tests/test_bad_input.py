@@ -178,3 +178,33 @@ def test_empty_folder_and_too_few_clips(tmp_path, checkpoint, capsys):
     assert "2 usable clip(s), but --val-clips 2 needs at least 3" in capsys.readouterr().err
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_bad_training_clips_are_skipped_with_one_line_each_and_a_total(tmp_path, tiny, caplog):
+    from tts_maml.clips import screen_samples
+
+    config, model = tiny
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    samples = []
+    for make in (empty_file, corrupt, silent, stereo, low_rate, too_short, nan_audio):
+        sub = folder / make.__name__
+        sub.mkdir()
+        make(sub)
+        samples.append({"audio_file": str(sub / "bad.wav"), "text": "Hello.", "speaker_name": "s"})
+    sf.write(folder / "ok.wav", speech(), RATE)
+    samples += [{"audio_file": str(folder / "ok.wav"), "text": "Fine.", "speaker_name": "s"},
+                {"audio_file": str(folder / "ok.wav"), "text": "  ", "speaker_name": "s"},
+                {"audio_file": str(folder / "ok.wav"), "text": "Snow \u2603", "speaker_name": "s"},
+                {"audio_file": str(folder / "gone.wav"), "text": "Hi.", "speaker_name": "s"}]  # fmt: skip
+    with caplog.at_level("WARNING"):
+        kept = screen_samples(samples, config, model.tokenizer)
+    assert [s["text"] for s in kept] == ["Fine."]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping training clip")]
+    assert len(lines) == len(samples) - 1
+    assert "skipped 10 of 11 training clips" in caplog.text
+    for needle in ("empty (0 bytes)", "not a readable audio file", "silent", "2 channels", "4000 Hz, the model's is 22050",
+                   "0.20 s long", "NaN", "transcript is empty", "cannot speak", "does not exist"):  # fmt: skip
+        assert any(needle in line for line in lines), needle
+    with pytest.raises(ValueError, match="no usable training clip"):
+        screen_samples(samples[:2], config, model.tokenizer)

@@ -212,3 +212,57 @@ def read_clips(directory: str, config: Any, tokenizer: Any, ap: Any) -> List[Cli
     if problems:
         raise ClipError(problems)
     return clips
+
+
+def _sample_problem(sample: Dict[str, Any], rate: int, tokenizer: Any, max_seconds: float) -> Optional[str]:
+    path = sample["audio_file"]
+    if not os.path.isfile(path):
+        return "the file does not exist"
+    if os.path.getsize(path) == 0:
+        return "the file is empty (0 bytes)"
+    try:
+        info = sf.info(path)
+    except Exception as e:  # soundfile raises several types for unreadable files
+        return f"not a readable audio file ({e})"
+    if info.channels != 1:
+        return f"{info.channels} channels; tts_maml needs mono clips"
+    if info.samplerate != rate:
+        return f"sample rate {info.samplerate} Hz, the model's is {rate} Hz (resample the corpus)"
+    if info.frames == 0:
+        return "no audio samples (zero length)"
+    seconds = info.frames / rate
+    if seconds < MIN_SECONDS or seconds > max_seconds:
+        return f"{seconds:.2f} s long; clips must be {MIN_SECONDS}-{max_seconds:.0f} s"
+    wav, _ = sf.read(path, dtype="float32", always_2d=True)
+    if not np.all(np.isfinite(wav)):
+        return "the audio holds NaN or infinite samples"
+    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
+        return "the clip is silent"
+    text = str(sample.get("text") or "").strip()
+    if not text:
+        return "the transcript is empty"
+    unknown = unknown_characters(tokenizer, text)
+    if unknown:
+        return f"the transcript has characters the model cannot speak: {' '.join(unknown)}"
+    return None
+
+
+def screen_samples(samples: List[Dict[str, Any]], config: Any, tokenizer: Any, what: str = "training") -> List[Dict[str, Any]]:
+    """The usable clips of a meta-training corpus: each unusable one is skipped with one log line
+    naming the file and the problem, and the total is logged (nothing is stopped for a few bad
+    files; a corpus with no usable clip raises ``ValueError``)."""
+    rate = int(config.audio.sample_rate)
+    max_len = getattr(config, "max_audio_len", None)
+    max_seconds = min(MAX_SECONDS, max_len / rate) if isinstance(max_len, (int, float)) and max_len > 0 else MAX_SECONDS
+    kept = []
+    for sample in samples:
+        problem = _sample_problem(sample, rate, tokenizer, max_seconds)
+        if problem is None:
+            kept.append(sample)
+        else:
+            logger.warning("skipping %s clip %s: %s", what, sample["audio_file"], problem)
+    if len(kept) < len(samples):
+        logger.warning("skipped %d of %d %s clips (see the lines above)", len(samples) - len(kept), len(samples), what)
+    if not kept:
+        raise ValueError(f"no usable {what} clip among {len(samples)}")
+    return kept

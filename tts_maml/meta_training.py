@@ -40,6 +40,7 @@ from trainer.io import keep_n_checkpoints, save_model
 
 from tts_maml.backbones import get_backbone
 from tts_maml.checkpoints import atomic_write, check_state_dict, load_checkpoint
+from tts_maml.clips import screen_samples
 from tts_maml.distributed import all_reduce_sum, rank_and_world_size
 from tts_maml.episodes import Episode, EpisodeSampler
 from tts_maml.meta_learner import MetaLearner, TaskBatch
@@ -169,6 +170,7 @@ class MamlTrainerModel(TrainerModel):
         if not is_eval:
             if not samples:
                 raise ValueError("meta-training needs train_samples (the Trainer's train_samples argument)")
+            samples = screen_samples(list(samples), self.config, self.model.tokenizer, "training")
             self.train_sampler = EpisodeSampler(
                 samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed,
                 held_out_tasks=maml.held_out_tasks, held_out_task_names=maml.held_out_task_names,
@@ -187,6 +189,7 @@ class MamlTrainerModel(TrainerModel):
     def _eval_episodes(self, samples: Optional[Sequence[Dict[str, Any]]]) -> List[Episode]:
         maml = self.config.maml
         if samples:  # a held-out set of whole tasks (e.g. held-out speakers): every task is evaluated
+            samples = screen_samples(list(samples), self.config, self.model.tokenizer, "evaluation")
             sampler = EpisodeSampler(samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed)
             return [sampler.episode(t, step=0, slot=i) for i, t in enumerate(sampler.train_tasks)]
         if self.train_sampler is not None and self.train_sampler.held_out_tasks:

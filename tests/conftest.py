@@ -31,9 +31,9 @@ def phoneme_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def adapt_corpus(tmp_path_factory):
-    """3 training speakers + 1 held-out speaker, 8 clips each (enough for 5 support + 2 held-out)."""
+    """3 training speakers + 2 held-out speakers, 8 clips each (enough for 5 support + 2 held-out)."""
     out = tmp_path_factory.mktemp("adapt_corpus") / "corpus"
-    return build_corpus(str(out), speakers=3, utterances=8, seed=11, held_out=1, workers=2, progress=False)
+    return build_corpus(str(out), speakers=3, utterances=8, seed=11, held_out=2, workers=2, progress=False)
 
 
 @pytest.fixture(scope="session")

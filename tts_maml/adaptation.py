@@ -108,6 +108,56 @@ def _plot(curve: Dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+@dataclass
+class LoadedModel:
+    """A meta-trained checkpoint ready to adapt (see :func:`load_for_adaptation`)."""
+
+    config: Any
+    backbone: Any
+    model: torch.nn.Module
+    checkpoint: Dict[str, Any]
+    learner: MetaLearner
+    adapted: List[str]
+    lr: Any
+
+
+def load_for_adaptation(model_path: str, config_path: str, adapter_preset: Optional[str] = None,
+                        lr: Optional[float] = None) -> LoadedModel:  # fmt: skip
+    """Build the model of ``config_path``, load ``model_path`` into it (refusing weights that do not
+    fit the config, naming the first tensor), and set up the inner loop as meta-training did: the
+    tensors it adapted (or ``adapter_preset``'s), its learned inner rates (Meta-SGD) unless ``lr``."""
+    for path, what in ((model_path, "--model_path"), (config_path, "--config_path")):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{what} {path} does not exist")
+    config = load_config(config_path)
+    backbone = get_backbone(config)
+    model = backbone.build_model()
+    checkpoint = load_checkpoint(model_path)
+    check_state_dict(model, checkpoint["model"], model_path)
+    model.load_state_dict(checkpoint["model"])
+    extra = checkpoint.get(CHECKPOINT_KEY) or {}
+    if adapter_preset is not None:
+        config.maml.adapter_preset = adapter_preset
+        config.maml.target_modules = None
+        adapted = backbone.adapter_names(model)
+    elif extra.get("adapted"):
+        adapted = list(extra["adapted"])
+    else:
+        adapted = backbone.adapter_names(model)
+    learner = MetaLearner(model, config.maml, adapted, backbone.task_loss(model))
+    learned = extra.get("inner_lrs")
+    if lr is None and learner.inner_lrs is not None and learned and set(learned) == set(adapted):
+        with torch.no_grad():
+            for tensor_name, rates in learner.inner_lrs.as_dict().items():
+                rates.copy_(learned[tensor_name])
+        lr_used: Any = "learned"
+    else:
+        if learner.inner_lrs is not None and lr is None and learned:
+            logger.info("the learned inner rates are for other tensors: adapting with lr=%g", config.maml.inner_lr)
+        lr_used = float(lr if lr is not None else config.maml.inner_lr)
+    return LoadedModel(config, backbone, model, checkpoint, learner, adapted, lr_used)
+
+
 def adapt(
     model_path: str,
     config_path: str,
@@ -147,40 +197,12 @@ def adapt(
         raise ValueError(f"--val-clips must be >= 0, got {val_clips}")
     if not name or any(c in name for c in "/\\\n"):
         raise ValueError(f"--name {name!r} is not a usable voice name")
-    for path, what in ((model_path, "--model_path"), (config_path, "--config_path")):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{what} {path} does not exist")
     if os.path.exists(out) and os.path.isdir(out) and os.listdir(out) and not overwrite:
         raise FileExistsError(f"{out} is not empty: pass --overwrite to replace its files")
 
-    config = load_config(config_path)
-    backbone = get_backbone(config)
-    model = backbone.build_model()
-    checkpoint = load_checkpoint(model_path)
-    check_state_dict(model, checkpoint["model"], model_path)
-    model.load_state_dict(checkpoint["model"])
-    extra = checkpoint.get(CHECKPOINT_KEY) or {}
-
-    # Which tensors to adapt: what the model was meta-trained to adapt, unless told otherwise.
-    if adapter_preset is not None:
-        config.maml.adapter_preset = adapter_preset
-        config.maml.target_modules = None
-        adapted = backbone.adapter_names(model)
-    elif extra.get("adapted"):
-        adapted = list(extra["adapted"])
-    else:
-        adapted = backbone.adapter_names(model)
-    learner = MetaLearner(model, config.maml, adapted, backbone.task_loss(model))
-    learned = extra.get("inner_lrs")
-    if lr is None and learner.inner_lrs is not None and learned and set(learned) == set(adapted):
-        with torch.no_grad():
-            for tensor_name, rates in learner.inner_lrs.as_dict().items():
-                rates.copy_(learned[tensor_name])
-        lr_used: Any = "learned"
-    else:
-        if learner.inner_lrs is not None and lr is None and learned:
-            logger.info("the learned inner rates are for other tensors: adapting with lr=%g", config.maml.inner_lr)
-        lr_used = float(lr if lr is not None else config.maml.inner_lr)
+    loaded = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
+    config, backbone, model, checkpoint = loaded.config, loaded.backbone, loaded.model, loaded.checkpoint
+    learner, adapted, lr_used = loaded.learner, loaded.adapted, loaded.lr
 
     # Read and check every clip before any step runs.
     clip_list = read_clips(clips, config, model.tokenizer, model.ap)

@@ -8,6 +8,7 @@ Example:
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from typing import List, Optional
@@ -115,6 +116,33 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_baseline(args: argparse.Namespace) -> int:
+    from tts_maml.baseline import train_baseline
+
+    path = train_baseline(args.meta_model, args.config_path, args.data_path, args.out, steps=args.steps,
+                          seed=args.seed, overwrite=args.overwrite, progress=not args.no_progress)  # fmt: skip
+    print(f"baseline checkpoint: {path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from tts_maml.evaluation import evaluate
+
+    models = {}
+    for item in args.models:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--models {item!r}: expected NAME=CHECKPOINT")
+        models[name] = path
+    results = evaluate(
+        models, args.held_out, args.out, shots=args.shots, steps=[int(s) for s in args.steps.split(",")],
+        seeds=[int(s) for s in args.seeds.split(",")], queries=args.queries, lr=args.lr, device=args.device,
+        overwrite=args.overwrite, progress=not args.no_progress,
+    )  # fmt: skip
+    print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements)")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from tts_maml.demo import run_demo
 
@@ -203,6 +231,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the adapted checkpoint to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_merge)
+
+    p = sub.add_parser(
+        "train-baseline",
+        help="train the ordinary (joint) multi-speaker baseline of a meta-trained model",
+        description="Train the same architecture the ordinary way on the same speakers and episodes, for the "
+        "same number of gradient evaluations as the meta-training (meta-steps x (inner_steps + 1)).",
+    )
+    p.add_argument("--meta_model", "--meta-model", required=True, help="the meta-trained checkpoint")
+    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    p.add_argument("--data-path", required=True, help="the training corpus (VCTK layout)")
+    p.add_argument("--out", required=True, help="output folder: baseline.pth + config.json")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: matched gradient evaluations)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train_baseline)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="adapt each model to held-out speakers and measure loss, MCD, speaker similarity and F0 per step",
+        description="For every held-out speaker and model: adapt on --shots clips and, at every listed step, "
+        "measure the query loss, MCD (DTW), Resemblyzer speaker similarity and F0 errors on unseen clips. "
+        "Writes results.json, one PNG per metric and report.md.",
+    )
+    p.add_argument("--models", nargs="+", required=True, help="NAME=CHECKPOINT (config.json beside it), one or more")
+    p.add_argument("--held-out", required=True, help="held-out speakers, VCTK layout (e.g. CORPUS/held_out)")
+    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
+    p.add_argument("--steps", default=",".join(map(str, (0, 1, 2, 5, 10, 20, 50, 100))), help="steps to measure")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds of the support/query split (default 0)")
+    p.add_argument("--queries", type=int, default=3, help="unseen query clips per speaker (default 3)")
+    p.add_argument("--lr", type=float, default=None, help="inner learning rate for every model (default: each model's)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_evaluate)
 
     p = sub.add_parser(
         "demo",

@@ -1,0 +1,51 @@
+"""What the benchmarks share: the tiny model, a small corpus and prebuilt episode batches."""
+
+import os
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tts_maml.backbones import VitsBackbone  # noqa: E402
+from tts_maml.corpus import build_corpus  # noqa: E402
+from tts_maml.episodes import EpisodeSampler  # noqa: E402
+from tts_maml.meta_learner import MetaLearner, TaskBatch  # noqa: E402
+
+
+def small_corpus(folder=None):
+    """8 speakers x 10 clips (+2 held out), built into a temporary folder (about 10 s)."""
+    folder = folder or tempfile.mkdtemp(prefix="tts_maml_bench_")
+    out = os.path.join(folder, "corpus")
+    if not os.path.isfile(os.path.join(out, "corpus.json")):
+        build_corpus(out, speakers=8, utterances=10, seed=5, held_out=2, progress=False)
+    return out
+
+
+def setup(corpus, algorithm="maml", inner_steps=3, meta_batch_size=4, config=None, seed=0):
+    """(backbone, model, learner, tasks): tiny VITS and one meta-batch of prebuilt task batches."""
+    from tts_maml.recipes import load_samples
+    from TTS.tts.configs.shared_configs import BaseDatasetConfig
+
+    config = config or VitsBackbone.tiny_config(phoneme_cache_path=os.path.join(corpus, "..", "phonemes"))
+    config.maml.algorithm = algorithm
+    config.maml.inner_steps = inner_steps
+    config.maml.n_support, config.maml.n_query = 5, 5
+    backbone = VitsBackbone(config)
+    torch.manual_seed(seed)
+    model = backbone.build_model().train()
+    samples = load_samples(config, BaseDatasetConfig(formatter="vctk", path=corpus))
+    episodes = EpisodeSampler(samples, 5, 5, seed=seed).sample(0, meta_batch_size)
+    tasks = [TaskBatch(e.task, backbone.make_batch(model, e.support), backbone.make_batch(model, e.query)) for e in episodes]
+    learner = MetaLearner(model, config.maml, backbone.adapter_names(model), backbone.task_loss(model),
+                          backbone.meta_parameter_names(model))  # fmt: skip
+    return backbone, model, learner, tasks
+
+
+def table(header, rows):
+    """Print a markdown table."""
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")

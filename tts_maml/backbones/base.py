@@ -25,6 +25,27 @@ VOICE_NAME = "voice"
 Batch = Dict[str, Any]
 
 
+def preset_fields() -> Dict[str, Any]:
+    """What every tts_maml preset config shares (a fresh dict): the one voice slot, English espeak
+    phonemes (as Coqui's VCTK recipes), and no mixed precision (second-order gradients in float16
+    lose too much)."""
+    return {
+        "speakers": [VOICE_NAME],
+        "use_phonemes": True,
+        "phonemizer": "espeak",
+        "phoneme_language": "en",
+        "text_cleaner": "english_cleaners",
+        "mixed_precision": False,
+    }
+
+
+def apply_overrides(config: Any, overrides: Dict[str, Any]) -> Any:
+    """Set config fields from keyword arguments (the presets' ``**overrides``); returns ``config``."""
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
 class Backbone(abc.ABC):
     """A Coqui acoustic model as tts_maml meta-learns it.
 

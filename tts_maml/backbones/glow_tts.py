@@ -21,7 +21,7 @@ from TTS.tts.datasets.dataset import TTSDataset
 from TTS.tts.layers.losses import GlowTTSLoss
 
 from tts_maml.adapters import AdapterPreset
-from tts_maml.backbones.base import VOICE_NAME, Backbone, Batch
+from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlGlowTTSConfig
 
 # The voice-slot embedding and the layers that read it: the duration predictor's and every
@@ -82,20 +82,13 @@ class GlowTTSBackbone(Backbone):
                 "hidden_channels_ffn": 64,
                 "input_length": None,
             },
-            speakers=[VOICE_NAME],
             use_speaker_embedding=True,
-            use_phonemes=True,
-            phonemizer="espeak",
-            phoneme_language="en",
-            text_cleaner="english_cleaners",
-            mixed_precision=False,
             run_name="tiny_glow_tts_maml",
+            **preset_fields(),
         )
         # Glow-TTS' MLE loss is about 30x smaller than VITS' mel L1 term: a larger inner step.
         config.maml.inner_lr = 0.1
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        return config
+        return apply_overrides(config, overrides)
 
     @staticmethod
     def vctk_config(**overrides: Any) -> MamlGlowTTSConfig:
@@ -103,19 +96,12 @@ class GlowTTSBackbone(Backbone):
         VCTK recipe, meant for a GPU. Keyword arguments override config fields."""
         config = MamlGlowTTSConfig(
             audio=GlowTTSBackbone.tiny_config().audio,
-            speakers=[VOICE_NAME],
             use_speaker_embedding=True,
-            use_phonemes=True,
-            phonemizer="espeak",
-            phoneme_language="en",
-            text_cleaner="english_cleaners",
-            mixed_precision=False,
             run_name="vctk_glow_tts_maml",
+            **preset_fields(),
         )
         config.maml.inner_lr = 0.1
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        return config
+        return apply_overrides(config, overrides)
 
     def dataset(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> TTSDataset:
         """Coqui's ``TTSDataset`` over exactly ``clips``, set up as ``BaseTTS.get_data_loader`` does."""

@@ -27,7 +27,7 @@ from TTS.tts.utils.helpers import segment
 from TTS.utils.audio.torch_transforms import wav_to_mel
 
 from tts_maml.adapters import AdapterPreset
-from tts_maml.backbones.base import VOICE_NAME, Backbone, Batch
+from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlVitsConfig
 
 # The speaker-conditioning layers of VITS: the voice-slot embedding and every layer that reads it.
@@ -87,18 +87,11 @@ class VitsBackbone(Backbone):
                 upsample_kernel_sizes_decoder=[16, 16, 8], spec_segment_size=16, use_sdp=False,
                 speaker_embedding_channels=32, use_speaker_embedding=True, init_discriminator=False,
             ),  # fmt: skip
-            speakers=[VOICE_NAME],
-            use_phonemes=True,
-            phonemizer="espeak",
-            phoneme_language="en",
-            text_cleaner="english_cleaners",
             add_blank=True,
-            mixed_precision=False,
             run_name="tiny_vits_maml",
+            **preset_fields(),
         )
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        return config
+        return apply_overrides(config, overrides)
 
     @staticmethod
     def vctk_config(**overrides: Any) -> MamlVitsConfig:
@@ -106,19 +99,12 @@ class VitsBackbone(Backbone):
         phonemes), meant for a GPU. Keyword arguments override config fields."""
         config = MamlVitsConfig(
             audio=VitsBackbone.tiny_config().audio,
-            speakers=[VOICE_NAME],
-            use_phonemes=True,
-            phonemizer="espeak",
-            phoneme_language="en",
-            text_cleaner="english_cleaners",
             add_blank=True,
-            mixed_precision=False,
             run_name="vctk_vits_maml",
+            **preset_fields(),
         )
         config.model_args.use_speaker_embedding = True
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        return config
+        return apply_overrides(config, overrides)
 
     def dataset(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> VitsDataset:
         """Coqui's ``VitsDataset`` over exactly ``clips`` (length limits off: nothing is swapped)."""

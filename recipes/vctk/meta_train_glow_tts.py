@@ -1,6 +1,6 @@
 # Meta-train Glow-TTS with MAML so that it learns new voices from a few clips.
 #
-#   python recipes/vctk/meta_train_glow_tts.py                                       # built-in offline corpus, tiny Glow-TTS, CPU, ~8 min
+#   python recipes/vctk/meta_train_glow_tts.py                                       # built-in offline corpus, tiny Glow-TTS, CPU, ~6 min
 #   python recipes/vctk/meta_train_glow_tts.py --data-path /data/VCTK-Corpus-0.92    # real VCTK, Coqui's VCTK sizes (GPU)
 #   python recipes/vctk/meta_train_glow_tts.py --coqpit.maml.inner_lr 0.2 --coqpit.maml.algorithm fomaml
 #   python recipes/vctk/meta_train_glow_tts.py --continue_path output/<run folder>   # resume
@@ -30,7 +30,7 @@ def main():
     if args.size == "vctk":  # Coqui's VCTK recipe sizes, meant for a GPU
         config = GlowTTSBackbone.vctk_config(output_path=output_path, epochs=1000, print_step=25, save_step=1000)
         config.maml.meta_steps_per_epoch = 500
-    else:  # tiny Glow-TTS: about 8 minutes on 2 CPU cores on the built-in corpus
+    else:  # tiny Glow-TTS: about 6 minutes on 2 CPU cores on the built-in corpus
         config = GlowTTSBackbone.tiny_config(output_path=output_path, epochs=3, print_step=50, save_step=80,
                                           test_sentences=["The quiet judge measured the yellow chair."])  # fmt: skip
         config.maml.meta_steps_per_epoch = 80

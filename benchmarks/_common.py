@@ -35,7 +35,7 @@ def setup(corpus, algorithm="maml", inner_steps=3, meta_batch_size=4, config=Non
     backbone = VitsBackbone(config)
     torch.manual_seed(seed)
     model = backbone.build_model().train()
-    samples = load_samples(config, BaseDatasetConfig(formatter="vctk", path=corpus))
+    samples = load_samples(BaseDatasetConfig(formatter="vctk", path=corpus))
     episodes = EpisodeSampler(samples, 5, 5, seed=seed).sample(0, meta_batch_size)
     tasks = [TaskBatch(e.task, backbone.make_batch(model, e.support), backbone.make_batch(model, e.query)) for e in episodes]
     learner = MetaLearner(model, config.maml, backbone.adapter_names(model), backbone.task_loss(model),

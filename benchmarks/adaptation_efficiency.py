@@ -28,7 +28,7 @@ def curve(path, held_out, steps, lr):
     loss = backbone.evaluation_loss(model)
     params = {n: p.detach() for n, p in model.named_parameters()}
     speakers = {}
-    for s in sorted(load_samples(loaded.config, BaseDatasetConfig(formatter="vctk", path=held_out)), key=lambda s: s["audio_file"]):
+    for s in sorted(load_samples(BaseDatasetConfig(formatter="vctk", path=held_out)), key=lambda s: s["audio_file"]):
         speakers.setdefault(s["speaker_name"], []).append(s)
     curves = {}
     for speaker, clips in speakers.items():

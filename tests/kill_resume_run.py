@@ -27,7 +27,7 @@ def main():
     config.maml.inner_steps, config.maml.meta_batch_size = 1, 2
     config.maml.n_support, config.maml.n_query = 2, 2
     config.maml.meta_steps_per_epoch = int(steps)
-    samples = load_samples(config, BaseDatasetConfig(formatter="vctk", path=corpus))
+    samples = load_samples(BaseDatasetConfig(formatter="vctk", path=corpus))
     model = MamlTrainerModel(config)
     meta_step = model.learner.meta_step
 

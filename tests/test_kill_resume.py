@@ -24,7 +24,7 @@ def expected_stream(corpus, steps):
 
     config = VitsBackbone.tiny_config()
     model = VitsBackbone(config).build_model()
-    samples = screen_samples(load_samples(config, BaseDatasetConfig(formatter="vctk", path=corpus)), config, model.tokenizer)
+    samples = screen_samples(load_samples(BaseDatasetConfig(formatter="vctk", path=corpus)), config, model.tokenizer)
     sampler = EpisodeSampler(samples, 2, 2, seed=config.maml.seed)
     return {s: [e.task for e in sampler.sample(s, 2)] for s in range(steps)}
 

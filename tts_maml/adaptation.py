@@ -37,7 +37,15 @@ from tts_maml.backbones import get_backbone
 from tts_maml.clips import Clip, read_clips
 from tts_maml.config import load_config
 from tts_maml.meta_learner import MetaLearner
-from tts_maml.checkpoints import atomic_save, atomic_write, atomic_write_text, check_state_dict, load_checkpoint, sha256_file
+from tts_maml.checkpoints import (
+    atomic_save,
+    atomic_write,
+    atomic_write_text,
+    check_output_folder,
+    check_state_dict,
+    load_checkpoint,
+    sha256_file,
+)
 from tts_maml.voice import CHECKPOINT_KEY, Voice, apply_voice
 
 logger = logging.getLogger(__name__)
@@ -67,14 +75,6 @@ class AdaptationResult:
     voice_bytes: int
     lr: Any
     files: Dict[str, str] = field(default_factory=dict)
-
-
-def _prepare_out(out: str, overwrite: bool) -> None:
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise FileExistsError(f"{out} exists and is not a folder")
-    if os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise FileExistsError(f"{out} is not empty: pass --overwrite to replace its files")
-    os.makedirs(out, exist_ok=True)
 
 
 def _samples(clips: List[Clip], folder: str, rate: int, name: str) -> List[Dict[str, Any]]:
@@ -197,8 +197,7 @@ def adapt(
         raise ValueError(f"--val-clips must be >= 0, got {val_clips}")
     if not name or any(c in name for c in "/\\\n"):
         raise ValueError(f"--name {name!r} is not a usable voice name")
-    if os.path.exists(out) and os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise FileExistsError(f"{out} is not empty: pass --overwrite to replace its files")
+    check_output_folder(out, overwrite)
 
     loaded = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
     config, backbone, model, checkpoint = loaded.config, loaded.backbone, loaded.model, loaded.checkpoint
@@ -285,7 +284,8 @@ def adapt(
         },
     )
     adapted_checkpoint = apply_voice(checkpoint, voice)
-    _prepare_out(out, overwrite)
+    check_output_folder(out, overwrite)
+    os.makedirs(out, exist_ok=True)
     files = {f: os.path.join(out, f) for f in OUTPUT_FILES}
     atomic_save(voice.to_state(), files["voice.pth"])
     atomic_save(adapted_checkpoint, files["adapted.pth"])

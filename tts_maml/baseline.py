@@ -78,14 +78,13 @@ def train_baseline(
     from tqdm import tqdm
 
     from tts_maml.backbones import get_backbone
-    from tts_maml.checkpoints import atomic_save, atomic_write_text, load_checkpoint
+    from tts_maml.checkpoints import atomic_save, atomic_write_text, check_output_folder, load_checkpoint
     from tts_maml.clips import screen_samples
     from tts_maml.config import load_config
     from tts_maml.episodes import EpisodeSampler
     from tts_maml.recipes import load_samples
 
-    if os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise FileExistsError(f"{out} is not empty: pass --overwrite to replace its files")
+    check_output_folder(out, overwrite)
     config = load_config(config_path)
     meta = load_checkpoint(meta_model).get("maml") or {}
     if steps is None:
@@ -95,7 +94,7 @@ def train_baseline(
     backbone = get_backbone(config)
     torch.manual_seed(seed)
     model = backbone.build_model().train()
-    samples = screen_samples(load_samples(config, BaseDatasetConfig(formatter="vctk", path=data_path)), config,
+    samples = screen_samples(load_samples(BaseDatasetConfig(formatter="vctk", path=data_path)), config,
                              model.tokenizer)  # fmt: skip
     maml = config.maml
     sampler = EpisodeSampler(samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed,

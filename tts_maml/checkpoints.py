@@ -17,8 +17,8 @@ import os
 import tempfile
 from typing import Any, Callable, Dict
 
-import torch
-from torch import nn
+# torch is imported where it is used: the corpus builder's worker processes import this module
+# (for check_output_folder) and should not pay for torch.
 
 
 def atomic_write(path: str, write: Callable[[str], None]) -> None:
@@ -37,6 +37,8 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` atomically."""
+    import torch
+
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
@@ -50,6 +52,15 @@ def atomic_write_text(text: str, path: str) -> None:
     atomic_write(path, write)
 
 
+def check_output_folder(out: str, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder unless ``overwrite``: an existing
+    output is never replaced without being asked to."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise FileExistsError(f"--out {out} exists and is not a folder")
+    if os.path.isdir(out) and os.listdir(out) and not overwrite:
+        raise FileExistsError(f"--out {out} is not empty: pass --overwrite to replace it")
+
+
 def sha256_file(path: str) -> str:
     """The sha256 hex digest of a file."""
     digest = hashlib.sha256()
@@ -61,6 +72,8 @@ def sha256_file(path: str) -> str:
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
     """A Coqui checkpoint as a dict; raises ``ValueError`` naming the file if it is not one."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises many types for a truncated or foreign file
@@ -70,7 +83,7 @@ def load_checkpoint(path: str) -> Dict[str, Any]:
     return state
 
 
-def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+def check_state_dict(model: Any, state: Dict[str, Any], source: str) -> None:
     """Raise ``ValueError`` naming the first tensor where ``state`` does not fit ``model`` (built
     from a config): a missing or extra tensor, or another shape. This is how a config that does
     not match its weights (other sizes, other backbone, other characters) is refused."""

@@ -35,6 +35,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from tts_maml.checkpoints import check_output_folder
 from tts_maml.sentences import generate_sentences
 from tts_maml.voices import STYLES, VoiceRecipe, check_tools, speaker_recipes, synthesize
 
@@ -184,14 +185,6 @@ def _write_metadata(root: str, jobs: List[ClipJob], recipes: Dict[str, VoiceReci
                         f.write(f"{j.file_id}_{MIC}|{j.text}\n")
 
 
-def _prepare_out(out: str, overwrite: bool) -> None:
-    if os.path.exists(out):
-        if not os.path.isdir(out):
-            raise FileExistsError(f"--out {out} exists and is not a folder")
-        if os.listdir(out) and not overwrite:
-            raise FileExistsError(f"--out {out} is not empty: pass --overwrite to replace it")
-
-
 def _move_into_place(tmp: str, out: str) -> None:
     if not os.path.exists(out):
         os.replace(tmp, out)
@@ -231,7 +224,7 @@ def build_corpus(
         A :class:`CorpusSummary`.
     """
     out = os.path.abspath(out)
-    _prepare_out(out, overwrite)
+    check_output_folder(out, overwrite)
     check_tools()
     jobs = plan_corpus(speakers, utterances, seed=seed, held_out=held_out)
     recipes = {speaker_id(i): r for i, r in enumerate(speaker_recipes(speakers + held_out, seed=seed))}

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adaptation import load_for_adaptation
-from tts_maml.checkpoints import atomic_write, atomic_write_text
+from tts_maml.checkpoints import atomic_write, atomic_write_text, check_output_folder
 from tts_maml.metrics import compare
 from tts_maml.speaker_similarity import cosine, embed, embed_file
 
@@ -83,8 +83,7 @@ def evaluate(
         raise ValueError("--models: give at least one NAME=CHECKPOINT")
     if steps[0] < 0:
         raise ValueError(f"--steps must be >= 0, got {steps[0]}")
-    if os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise FileExistsError(f"{out} is not empty: pass --overwrite to replace its files")
+    check_output_folder(out, overwrite)
     configs = {}
     for name, path in models.items():
         config = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
@@ -95,60 +94,60 @@ def evaluate(
         configs[name] = config
 
     results: Dict[str, Any] = {"steps": steps, "shots": shots, "queries": queries, "seeds": list(seeds), "runs": []}
-    ceiling = []
+    # The episodes (splits, real clips, speaker centroids) are the same for every model: once.
+    by_speaker: Dict[str, List[Dict[str, Any]]] = {}
+    for sample in sorted(load_samples(BaseDatasetConfig(formatter="vctk", path=held_out)), key=lambda s: s["audio_file"]):
+        by_speaker.setdefault(sample["speaker_name"], []).append(sample)
+    if any(len(c) < shots + queries for c in by_speaker.values()):
+        small = min(by_speaker, key=lambda k: len(by_speaker[k]))
+        raise ValueError(f"{held_out}: speaker {small} has {len(by_speaker[small])} clips; "
+                         f"--shots {shots} + {queries} query clips are needed")  # fmt: skip
+    episodes = []
+    for seed in seeds:
+        for speaker, clips in by_speaker.items():
+            support, query = _split(clips, shots, queries, seed)
+            episodes.append({
+                "seed": seed, "speaker": speaker, "support": support, "query": query,
+                "centroid": np.mean([embed_file(c["audio_file"]) for c in support], axis=0),
+                "reals": [sf.read(c["audio_file"], dtype="float32") for c in query],
+            })  # fmt: skip
+    ceiling = [cosine(embed(w, r), e["centroid"]) for e in episodes for w, r in e["reals"]]
     for name, path in models.items():
         loaded = load_for_adaptation(path, configs[name], lr=lr)
         model, backbone = loaded.model, loaded.backbone
         model.to(torch.device(device)).eval()
         if loaded.learner.inner_lrs is not None:
             loaded.learner.inner_lrs.to(torch.device(device))
-        samples = load_samples(loaded.config, BaseDatasetConfig(formatter="vctk", path=held_out))
-        by_speaker: Dict[str, List[Dict[str, Any]]] = {}
-        for sample in sorted(samples, key=lambda s: s["audio_file"]):
-            by_speaker.setdefault(sample["speaker_name"], []).append(sample)
-        if any(len(c) < shots + queries for c in by_speaker.values()):
-            small = min(by_speaker, key=lambda k: len(by_speaker[k]))
-            raise ValueError(f"{held_out}: speaker {small} has {len(by_speaker[small])} clips; "
-                             f"--shots {shots} + {queries} query clips are needed")  # fmt: skip
         voice = model.speaker_manager.speaker_names[0]
+        syn_rate = int(loaded.config.audio.sample_rate)
         loss = backbone.evaluation_loss(model)
         params = {n: p.detach() for n, p in model.named_parameters()}
-        bar = tqdm(total=len(by_speaker) * len(seeds), desc=f"evaluate {name}", unit="speaker", disable=not progress)
-        for seed in seeds:
-            for speaker, clips in by_speaker.items():
-                support, query = _split(clips, shots, queries, seed)
-                support_batch = backbone.make_batch(model, support)
-                query_batch = backbone.make_batch(model, query)
-                centroid = np.mean([embed_file(c["audio_file"]) for c in support], axis=0)
-                reals = [sf.read(c["audio_file"], dtype="float32") for c in query]
-                if name == next(iter(models)):
-                    ceiling += [cosine(embed(w, r), centroid) for w, r in reals]
-                snapshots = {0: {n: params[n] for n in loaded.adapted}}
+        for episode in tqdm(episodes, desc=f"evaluate {name}", unit="speaker", disable=not progress):
+            support_batch = backbone.make_batch(model, episode["support"])
+            query_batch = backbone.make_batch(model, episode["query"])
+            snapshots = {0: {n: params[n] for n in loaded.adapted}}
 
-                def keep(step: int, fast: Dict[str, torch.Tensor]) -> None:
-                    if step in steps:
-                        snapshots[step] = {n: t.detach().clone() for n, t in fast.items()}
+            def keep(step: int, fast: Dict[str, torch.Tensor]) -> None:
+                if step in steps:
+                    snapshots[step] = {n: t.detach().clone() for n, t in fast.items()}
 
-                loaded.learner.adapt(support_batch, steps=steps[-1], lr=None if loaded.lr == "learned" else loaded.lr,
-                                     on_step=keep)  # fmt: skip
-                for step in steps:
-                    fast = snapshots[step]
-                    with torch.no_grad():
-                        row: Dict[str, Any] = {"model": name, "speaker": speaker, "seed": seed, "step": step,
-                                               "query_loss": float(loss({**params, **fast}, query_batch))}  # fmt: skip
-                    measures = []
-                    with weights(model, fast), torch.no_grad():
-                        for clip, (real, rate) in zip(query, reals):
-                            wav = np.asarray(model.synthesize(clip["text"], speaker=voice, use_griffin_lim=True)["wav"])
-                            syn_rate = int(loaded.config.audio.sample_rate)
-                            m = compare((real, rate), (wav, syn_rate))
-                            m["speaker_similarity"] = cosine(embed(wav, syn_rate), centroid)
-                            measures.append(m)
-                    for key in ("mcd", "speaker_similarity", "f0_rmse", "f0_mean_error"):
-                        row[key] = float(np.nanmean([m[key] for m in measures]))
-                    results["runs"].append(row)
-                bar.update(1)
-        bar.close()
+            loaded.learner.adapt(support_batch, steps=steps[-1], lr=None if loaded.lr == "learned" else loaded.lr,
+                                 on_step=keep)  # fmt: skip
+            for step in steps:
+                fast = snapshots[step]
+                with torch.no_grad():
+                    row: Dict[str, Any] = {"model": name, "speaker": episode["speaker"], "seed": episode["seed"],
+                                           "step": step, "query_loss": float(loss({**params, **fast}, query_batch))}  # fmt: skip
+                measures = []
+                with weights(model, fast), torch.no_grad():
+                    for clip, (real, rate) in zip(episode["query"], episode["reals"]):
+                        wav = np.asarray(model.synthesize(clip["text"], speaker=voice, use_griffin_lim=True)["wav"])
+                        m = compare((real, rate), (wav, syn_rate))
+                        m["speaker_similarity"] = cosine(embed(wav, syn_rate), episode["centroid"])
+                        measures.append(m)
+                for key in ("mcd", "speaker_similarity", "f0_rmse", "f0_mean_error"):
+                    row[key] = float(np.nanmean([m[key] for m in measures]))
+                results["runs"].append(row)
     results["speaker_similarity_ceiling"] = float(np.mean(ceiling))
     results["summary"] = summarise(results)
     os.makedirs(out, exist_ok=True)

@@ -79,7 +79,7 @@ def recipe_arguments(description: str, argv: Optional[Sequence[str]] = None) -> 
     return args
 
 
-def load_samples(config: Any, dataset: Any, formatter: Optional[Callable[..., List[Dict[str, Any]]]] = None) -> List[Dict[str, Any]]:
+def load_samples(dataset: Any, formatter: Optional[Callable[..., List[Dict[str, Any]]]] = None) -> List[Dict[str, Any]]:
     """Coqui's ``load_tts_samples`` on one dataset config (with a custom ``formatter`` function if
     given), with no random eval split."""
     from TTS.tts.configs.shared_configs import BaseTTSConfig

@@ -51,7 +51,7 @@ def main():
 
     ap = AudioProcessor(config.audio)
     tokenizer, config = TTSTokenizer.init_from_config(config)
-    samples = load_samples(config, dataset, formatter=speaker_folders)
+    samples = load_samples(dataset, formatter=speaker_folders)
     train_samples, eval_samples = split_held_out(samples, args.held_out_speakers)
     model = Vits(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
     trainer = MamlTrainer(TrainerArgs(), config, output_path, model=MamlTrainerModel(config, model),

@@ -38,7 +38,7 @@ def main():
 
     ap = AudioProcessor(config.audio)
     tokenizer, config = TTSTokenizer.init_from_config(config)
-    train_samples, eval_samples = split_held_out(load_samples(config, dataset), args.held_out_speakers)
+    train_samples, eval_samples = split_held_out(load_samples(dataset), args.held_out_speakers)
     model = Vits(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
     trainer = MamlTrainer(TrainerArgs(), config, output_path, model=MamlTrainerModel(config, model),
                           train_samples=train_samples, eval_samples=eval_samples, callbacks=progress_callbacks())  # fmt: skip

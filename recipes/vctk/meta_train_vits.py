@@ -39,12 +39,12 @@ def main():
 
     ap = AudioProcessor(config.audio)
     tokenizer, config = TTSTokenizer.init_from_config(config)
-    samples = load_samples(config, dataset)
+    samples = load_samples(dataset)
     if args.data_path:  # whole speakers held out of meta-training, for evaluation
         train_samples, eval_samples = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
     else:  # the built-in corpus has its held-out speakers in a folder of their own
         held_out = BaseDatasetConfig(formatter="vctk", path=held_out_dir(dataset.path))
-        train_samples, eval_samples = samples, load_samples(config, held_out)
+        train_samples, eval_samples = samples, load_samples(held_out)
 
     # The voice slot: config.speakers == ["voice"], one speaker-embedding row that adaptation tunes.
     model = Vits(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))

@@ -190,7 +190,8 @@ What was done (every step is the real command line; the commands are in `demo.lo
 
 Speaker similarity is the cosine between Resemblyzer embeddings of the synthesised clip and the
 mean embedding of the speaker's {SUPPORT_CLIPS} adaptation clips. The tiny model trains for minutes
-on a CPU: expect robotic audio; the numbers say whether adaptation moved the voice towards the speaker.
+on a CPU: expect robotic audio. Each number is one synthesis through `tts`, whose VITS noise is not
+seeded: differences of a few hundredths are within that noise (`tts-maml evaluate` seeds it).
 
 ![adaptation curve](adaptation_curve.png)
 """

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import zlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -141,7 +142,11 @@ def evaluate(
                 measures = []
                 with weights(model, fast), torch.no_grad():
                     for clip, (real, rate) in zip(episode["query"], episode["reals"]):
-                        wav = np.asarray(model.synthesize(clip["text"], speaker=voice, use_griffin_lim=True)["wav"])
+                        # VITS samples noise at inference: the same noise for a sentence whatever
+                        # the model and step, so that the metrics compare models, not draws.
+                        with torch.random.fork_rng():
+                            torch.manual_seed(zlib.crc32(clip["audio_file"].encode()))
+                            wav = np.asarray(model.synthesize(clip["text"], speaker=voice, use_griffin_lim=True)["wav"])
                         m = compare((real, rate), (wav, syn_rate))
                         m["speaker_similarity"] = cosine(embed(wav, syn_rate), episode["centroid"])
                         measures.append(m)

@@ -1,4 +1,5 @@
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -148,3 +149,9 @@ def test_trim_and_normalise():
     assert np.max(np.abs(out)) == pytest.approx(0.95, abs=1e-6)
     with pytest.raises(ValueError, match="silent"):
         trim_and_normalise(np.zeros(sr, dtype=np.float32), sr)
+
+
+def test_the_corpus_folder_gets_the_users_mode_not_a_temporary_folders(small_corpus):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(small_corpus.out).st_mode) == 0o777 & ~umask

@@ -14,7 +14,7 @@ Example:
 
 import hashlib
 import os
-import tempfile
+import secrets
 from typing import Any, Callable, Dict
 
 # torch is imported where it is used: the corpus builder's worker processes import this module
@@ -22,10 +22,13 @@ from typing import Any, Callable, Dict
 
 
 def atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` for a temporary file beside ``path``, then move it into place."""
+    """Call ``write(tmp)`` for a temporary file beside ``path``, then move it into place.
+
+    The file gets the mode any new file of the user gets (0644 under umask 022), not the 0600 of
+    ``mkstemp``: the temporary file is created with 0666 and the kernel applies the umask."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
         os.replace(tmp, path)

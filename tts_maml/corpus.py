@@ -26,6 +26,7 @@ import json
 import logging
 import multiprocessing
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -230,7 +231,9 @@ def build_corpus(
     recipes = {speaker_id(i): r for i, r in enumerate(speaker_recipes(speakers + held_out, seed=seed))}
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=parent)
+    # Not mkdtemp: its 0700 would survive the rename; mkdir gives the folder the user's usual mode.
+    tmp = os.path.join(parent, f".{os.path.basename(out)}.partial-{secrets.token_hex(8)}")
+    os.mkdir(tmp)
     try:
         for j in jobs:
             for kind in (WAV_DIR, TXT_DIR):

@@ -116,6 +116,18 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from tts_maml.serve import MultiVoiceSynthesizer, serve
+
+    synth = MultiVoiceSynthesizer(args.base, args.config_path, args.voices, device=args.device,
+                                  max_chars=args.max_chars)  # fmt: skip
+    for name, reason in synth.library.refused.items():
+        print(f"refused voice {name}: {reason}")
+    print(f"{len(synth.library.names())} voices: {', '.join(synth.library.names()) or '(none yet)'}")
+    serve(synth, args.host, args.port, seed=args.seed)
+    return 0
+
+
 def _train_baseline(args: argparse.Namespace) -> int:
     from tts_maml.baseline import train_baseline
 
@@ -231,6 +243,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the adapted checkpoint to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_merge)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve many adapted voices over one base model (Coqui tts-server's HTTP API)",
+        description="Load the base checkpoint once and every *.pth voice delta of --voices (name = file name "
+        "without .pth; a delta made on another base is refused by name); speak each request in the voice it "
+        "names by switching that voice's adapted tensors into the model. Coqui tts-server's /api/tts, the "
+        "OpenAI /v1/audio/speech and MaryTTS /voices and /process, and a web page at /.",
+    )
+    p.add_argument("--base", required=True, help="the base (meta-trained) checkpoint the voices were adapted from")
+    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    p.add_argument("--voices", required=True, help="folder of voice deltas (voice.pth files renamed NAME.pth)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5002, help="port (default 5002, as tts-server)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="synthesis seed of a request that sends none (default 0)")
+    p.add_argument("--max-chars", type=int, default=1000, help="longest text a request may send (default 1000)")
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser(
         "train-baseline",

@@ -95,6 +95,16 @@ def check_voice_fits(voice: Voice, base_state: Dict[str, Tensor]) -> None:
             raise ValueError(f"voice tensor {name!r} is {tensor.dtype}, the base model's is {base.dtype}")
 
 
+def check_voice_base(voice: Voice, digest: str, delta: str, base: str) -> None:
+    """Raise ``ValueError`` unless ``voice`` (read from the file ``delta``) was adapted from the
+    base checkpoint ``base`` whose sha256 is ``digest``."""
+    if digest != voice.base_sha256:
+        raise ValueError(
+            f"{delta} was adapted from a base with sha256 {voice.base_sha256[:12]}..., "
+            f"but {base} has sha256 {digest[:12]}...: merge it with its own base checkpoint"
+        )
+
+
 def apply_voice(base_checkpoint: Dict[str, Any], voice: Voice) -> Dict[str, Any]:
     """The adapted checkpoint: the base checkpoint with the voice's tensors, its name as the one
     speaker of the config, the meta-optimiser's state dropped and the provenance under ``"maml"``.
@@ -129,12 +139,7 @@ def merge(base: str, delta: str, out: str, overwrite: bool = False) -> str:
     only with ``overwrite``. Returns ``out``.
     """
     voice = load_voice(delta)
-    digest = sha256_file(base)
-    if digest != voice.base_sha256:
-        raise ValueError(
-            f"{delta} was adapted from a base with sha256 {voice.base_sha256[:12]}..., "
-            f"but {base} has sha256 {digest[:12]}...: merge it with its own base checkpoint"
-        )
+    check_voice_base(voice, sha256_file(base), delta, base)
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
     checkpoint = apply_voice(load_checkpoint(base), voice)

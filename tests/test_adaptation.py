@@ -1,8 +1,15 @@
+import io
 import json
 import os
 import shutil
+import socket
+import stat
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import pytest
@@ -95,3 +102,93 @@ def test_a_config_that_does_not_match_its_weights_is_named():
     del state["extra.weight"], state["emb_g.weight"]
     with pytest.raises(ValueError, match="'emb_g.weight' of the model the config describes is missing"):
         check_state_dict(small, state, "ckpt.pth")
+
+
+@pytest.fixture(scope="module")
+def adapted_voice(meta_trained, adapt_corpus, tmp_path_factory):
+    """An adapted voice exported by `adapt` under umask 022: the OUT folder."""
+    checkpoint, config = meta_trained
+    folder = tmp_path_factory.mktemp("voice")
+    clips = held_out_clips(adapt_corpus, folder, 5)
+    old = os.umask(0o022)
+    try:
+        adapt(checkpoint, config, clips, str(folder / "out"), steps=3, name="newvoice", progress=False)
+    finally:
+        os.umask(old)
+    return folder / "out"
+
+
+def _audible(wav, rate):
+    wav = np.asarray(wav, dtype=np.float64)
+    return rate == 22050 and wav.size > 0.3 * rate and np.sqrt(np.mean(wav**2)) > 1e-3
+
+
+@pytest.mark.slow
+def test_exported_files_get_the_mode_of_any_new_file(adapted_voice):
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in adapted_voice.iterdir()}
+    assert modes == {name: 0o644 for name in ("adapted.pth", "config.json", "voice.pth", "curve.json", "curve.png")}
+
+
+@pytest.mark.slow
+def test_coquis_python_api_speaks_the_adapted_voice(adapted_voice):
+    from TTS.api import TTS
+
+    api = TTS(model_path=str(adapted_voice / "adapted.pth"), config_path=str(adapted_voice / "config.json"))
+    wav = api.tts("Hello, this is my new voice.")
+    assert _audible(wav, api.synthesizer.output_sample_rate)
+
+
+# tts-server as its console script runs it (the same module, arguments and model loading), but
+# listening on the loopback address only (coqui-tts 0.28's main() listens on "::", every address),
+# and stopping by itself: at a deadline, or as soon as the test that started it goes away.
+SERVER = """
+import os, sys, threading
+port, deadline = int(sys.argv[1]), float(sys.argv[2])
+timer = threading.Timer(deadline, os._exit, (3,))
+timer.daemon = True
+timer.start()
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+sys.argv = ["tts-server", *sys.argv[3:]]
+from TTS.server import server
+server.app.run(host="127.0.0.1", port=port)
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_coquis_tts_server_serves_the_adapted_voice(adapted_voice, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    args = ["--model_path", str(adapted_voice / "adapted.pth"), "--config_path", str(adapted_voice / "config.json"),
+            "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), "180", *args],
+                              stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/tts?" + urllib.parse.urlencode({"text": "Hello from the server."})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    status, kind, body = response.status, response.headers["Content-Type"], response.read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.5)
+        assert status == 200 and kind == "audio/wav"
+        wav, rate = sf.read(io.BytesIO(body))
+        assert _audible(wav, rate)
+    finally:
+        server.stdin.close()  # the server exits when its stdin closes
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    assert server.returncode == 0

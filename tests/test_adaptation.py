@@ -130,6 +130,13 @@ def test_exported_files_get_the_mode_of_any_new_file(adapted_voice):
 
 
 @pytest.mark.slow
+def test_voice_provenance_says_what_was_done_to_each_clip(adapted_voice):
+    clips = load_voice(str(adapted_voice / "voice.pth")).provenance["clips"]
+    assert len(clips) == 5 and {(c["source_rate"], c["channels"]) for c in clips} == {(22050, 1)}
+    assert all(isinstance(c["gain_db"], float) and abs(c["gain_db"]) < 20 for c in clips)
+
+
+@pytest.mark.slow
 def test_coquis_python_api_speaks_the_adapted_voice(adapted_voice):
     from TTS.api import TTS
 

@@ -264,7 +264,7 @@ def adapt(
     }
     clip_roles = [
         {"file": os.path.abspath(c.path), "text": c.text, "role": "validation" if i in val_ids else "support",
-         "source_rate": c.source_rate}  # fmt: skip
+         "source_rate": c.source_rate, "channels": c.channels, "gain_db": round(c.gain_db, 2)}  # fmt: skip
         for i, c in enumerate(clip_list)
     ]
     voice = Voice(

@@ -7,11 +7,12 @@ import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, wait
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from tts_maml.backbones import VitsBackbone
+from tts_maml.backbones import GlowTTSBackbone, VitsBackbone
 from tts_maml.checkpoints import atomic_save, atomic_write_text, sha256_file
 from tts_maml.cli import main
 from tts_maml.serve import MultiVoiceSynthesizer, create_app, start_server
@@ -30,14 +31,12 @@ def perturbed(state, names, seed):
     return {n: state[n] + 0.3 * torch.randn(state[n].shape, generator=generator) for n in names}
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """A tiny VITS base checkpoint, a voices folder (4 voices + 3 files that do not fit) and each
-    voice's adapted.pth + config.json, as `tts-maml adapt` writes them."""
-    root = tmp_path_factory.mktemp("serve")
-    config = VitsBackbone.tiny_config(phoneme_cache_path=str(root / "phonemes"))
+def make_base(root, backbone_class, voices):
+    """A tiny base checkpoint + config.json, voices/NAME.pth for each voice and NAME/adapted.pth +
+    config.json, as `tts-maml adapt` writes them. Returns the base state."""
+    config = backbone_class.tiny_config(phoneme_cache_path=str(root / "phonemes"))
     torch.manual_seed(0)
-    backbone = VitsBackbone(config)
+    backbone = backbone_class(config)
     model = backbone.build_model()
     state = model.state_dict()
     checkpoint = {"model": state, "config": config.to_dict(), "step": 0, "epoch": 0}
@@ -45,14 +44,41 @@ def base(tmp_path_factory):
     atomic_write_text(json.dumps(config.to_dict()), str(root / "config.json"))
     digest = sha256_file(str(root / "base.pth"))
     (root / "voices").mkdir()
-    for name, (preset, seed) in VOICES.items():
+    for name, (preset, seed) in voices.items():
         names = backbone.adapter_names(model) if preset == "conditioning" else ["emb_g.weight"]
-        voice = Voice(name, perturbed(state, names, seed), digest, "vits")
+        voice = Voice(name, perturbed(state, names, seed), digest, backbone.name)
         atomic_save(voice.to_state(), str(root / "voices" / f"{name}.pth"))
         (root / name).mkdir()
         atomic_save(apply_voice(checkpoint, voice), str(root / name / "adapted.pth"))
         config.speakers = [name]
         atomic_write_text(json.dumps(config.to_dict()), str(root / name / "config.json"))
+    return state
+
+
+def coqui_speaker(root, voices):
+    """Coqui's own TTS API on each voice's adapted.pth (what `tts` runs): wav(voice, text, seed)."""
+    from TTS.api import TTS
+
+    apis = {name: TTS(model_path=str(root / name / "adapted.pth"), config_path=str(root / name / "config.json"))
+            for name in voices}  # fmt: skip
+
+    def wav(name, text, seed):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        out = io.BytesIO()
+        apis[name].synthesizer.save_wav(apis[name].tts(text), out)
+        return out.getvalue()
+
+    return wav
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A tiny VITS base, its voices folder (4 voices + 3 files that do not fit) and each voice's
+    adapted.pth + config.json."""
+    root = tmp_path_factory.mktemp("serve")
+    state = make_base(root, VitsBackbone, VOICES)
+    digest = sha256_file(str(root / "base.pth"))
     emb = {"emb_g.weight": state["emb_g.weight"]}
     atomic_save(Voice("x", emb, "0" * 64, "vits").to_state(), str(root / "voices" / "stranger.pth"))
     wide = {"emb_g.weight": torch.zeros(2, state["emb_g.weight"].shape[1])}
@@ -73,19 +99,7 @@ def client(synth):
 
 @pytest.fixture(scope="module")
 def coqui(base):
-    """Coqui's own TTS API on each voice's adapted.pth (what `tts` runs): voice -> wav(text, seed)."""
-    from TTS.api import TTS
-
-    apis = {name: TTS(model_path=str(base / name / "adapted.pth"), config_path=str(base / name / "config.json"))
-            for name in VOICES}  # fmt: skip
-
-    def wav(name, text, seed):
-        torch.manual_seed(seed)
-        out = io.BytesIO()
-        apis[name].synthesizer.save_wav(apis[name].tts(text), out)
-        return out.getvalue()
-
-    return wav
+    return coqui_speaker(base, VOICES)
 
 
 def test_voices_load_and_misfits_are_refused_by_name(synth):
@@ -123,8 +137,8 @@ def test_every_voice_matches_coqui_on_its_adapted_checkpoint(client, coqui):
 def test_bit_identical_to_the_tts_command_with_the_same_seed(client, base, tmp_path):
     """Coqui's own `tts` command (TTS.bin.synthesize.main), seeded just before it synthesises."""
     script = (
-        "import sys, torch; import TTS.api as api; f = api.TTS.tts_to_file\n"
-        "api.TTS.tts_to_file = lambda self, *a, **k: (torch.manual_seed(7), f(self, *a, **k))[1]\n"
+        "import sys, numpy, torch; import TTS.api as api; f = api.TTS.tts_to_file\n"
+        "api.TTS.tts_to_file = lambda self, *a, **k: (torch.manual_seed(7), numpy.random.seed(7), f(self, *a, **k))[2]\n"
         "from TTS.bin.synthesize import main; main(sys.argv[1:])"
     )
     out = tmp_path / "tts.wav"
@@ -259,3 +273,16 @@ def test_cli_serve_reports_refused_voices_and_serves(base, monkeypatch, capsys):
     assert main(["serve", "--base", str(base / "base.pth"), "--config_path", str(base / "config.json"),
                  "--voices", str(base / "missing")]) == 2  # fmt: skip
     assert "missing: no such folder" in capsys.readouterr().err
+
+
+def test_glow_tts_voices_are_brought_into_inference_form(tmp_path):
+    """Coqui's Glow-TTS folds weight norm and stores inverses when it loads for inference, so its
+    voices' tensors are not the served model's: each is converted once, at load."""
+    voices = {"gina": ("conditioning", 5), "hugo": ("conditioning", 6)}
+    make_base(tmp_path, GlowTTSBackbone, voices)
+    synth = MultiVoiceSynthesizer(str(tmp_path / "base.pth"), str(tmp_path / "config.json"), str(tmp_path / "voices"))
+    assert synth.library.names() == ["gina", "hugo"] and not synth.library.refused
+    assert any(k.endswith("cond_layer.weight") for k in synth.voice("gina").tensors)
+    coqui = coqui_speaker(tmp_path, voices)
+    for name in ("gina", "hugo", "gina"):
+        assert synth.speak(name, TEXT, seed=3) == coqui(name, TEXT, 3), name

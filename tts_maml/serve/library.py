@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -73,11 +73,14 @@ class VoiceLibrary:
         folder: the folder of ``*.pth`` voice deltas (``voice.pth`` files written by
             ``tts-maml adapt``, renamed to the voice's name).
         base: the base checkpoint the voices must have been adapted from (its sha256 is computed once).
-        base_state: the base model's tensors by name (only names, shapes and dtypes are read).
+        base_state: the base checkpoint's tensors by name (only names, shapes and dtypes are read:
+            ``meta`` tensors do).
         device: where the adapted tensors are kept (the model's device).
+        prepare: turns a voice's checked tensors into the ones to switch in (default: as they are).
     """
 
-    def __init__(self, folder: str, base: str, base_state: Dict[str, Tensor], device: torch.device | str = "cpu"):
+    def __init__(self, folder: str, base: str, base_state: Dict[str, Tensor], device: torch.device | str = "cpu",
+                 prepare: Optional[Callable[[Dict[str, Tensor]], Dict[str, Tensor]]] = None):  # fmt: skip
         if not os.path.isdir(folder):
             raise FileNotFoundError(f"--voices {folder}: no such folder")
         self.folder = folder
@@ -85,6 +88,7 @@ class VoiceLibrary:
         self.base_sha256 = sha256_file(base)
         self.device = torch.device(device)
         self._base_state = base_state
+        self._prepare = prepare
         self._voices: Dict[str, LoadedVoice] = {}
         self._refused: Dict[str, Tuple[Tuple[int, int], str]] = {}
         self._lock = threading.Lock()
@@ -155,5 +159,6 @@ class VoiceLibrary:
             check_voice_fits(voice, self._base_state)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from e
-        tensors = {k: v.to(self.device) for k, v in voice.tensors.items()}
+        tensors = self._prepare(voice.tensors) if self._prepare else voice.tensors
+        tensors = {k: v.to(self.device) for k, v in tensors.items()}
         return LoadedVoice(name, path, tensors, signature)

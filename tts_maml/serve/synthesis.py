@@ -6,8 +6,14 @@ of voice deltas. To speak in a voice it copies that voice's adapted tensors into
 parameters, in place (they are already on the model's device), and puts back the base values of
 any tensor the previous voice adapted and this one does not; the rest of the model is never
 copied. A lock makes switch + synthesis one step, so concurrent requests never mix voices, and
-the noise of the synthesis is seeded per request: the same voice, text and seed give the same
-bytes as Coqui's ``tts`` on that voice's ``adapted.pth`` after ``torch.manual_seed(seed)``.
+the randomness of the synthesis is seeded per request: the same voice, text and seed give the
+same bytes as Coqui's ``tts`` on that voice's ``adapted.pth`` after ``torch.manual_seed(seed)``
+and ``numpy.random.seed(seed)`` (numpy: Griffin-Lim's initial phases).
+
+VITS loads for inference as it is saved, so a voice's tensors are switched in as they are.
+Glow-TTS folds weight norm and stores inverted matrices when it loads for inference; each of its
+voices is converted once, when it is read: Coqui's own ``load_checkpoint(eval=True)`` on base +
+voice (in memory), keeping the tensors that differ from the base.
 
 Example:
     >>> from tts_maml.serve.synthesis import MultiVoiceSynthesizer
@@ -20,8 +26,10 @@ Example:
 import io
 import logging
 import threading
+import uuid
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -65,13 +73,49 @@ class MultiVoiceSynthesizer:
         self.sample_rate = int(self.api.synthesizer.output_sample_rate)
         self.language = str(self.api.synthesizer.tts_config.get("phoneme_language") or "en")
         self.max_chars = max_chars
+        self._base_path, self._config_path = base, config_path
         # The model's own parameter and buffer objects: a switch writes into them in place.
         self._tensors: Dict[str, Tensor] = dict(self.model.state_dict(keep_vars=True))
         self._base: Dict[str, Tensor] = {}  # base values of every tensor some voice has adapted
         self._current: Optional[LoadedVoice] = None
         self._lock = threading.Lock()
-        self.library = VoiceLibrary(voices, base, self.model.state_dict(), self.device)
+        # Voices are checked against the checkpoint's tensors (the names adaptation wrote). When
+        # loading for inference changes them (Glow-TTS folds weight norm and stores inverses), each
+        # voice is brought into the model's inference form once, when it is read.
+        state = torch.load(base, map_location="cpu", mmap=True, weights_only=False)["model"]
+        served = self.model.state_dict()
+        as_is = state.keys() == served.keys() and all(torch.equal(v, served[k].cpu()) for k, v in state.items())
+        shapes = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
+        del state
+        prepare = None if as_is else self._inference_form
+        self.library = VoiceLibrary(voices, base, shapes, self.device, prepare=prepare)
         self.library.reload()
+
+    def _inference_form(self, tensors: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """The tensors of the base model loaded for inference that differ once ``tensors`` (a
+        voice, named as in the checkpoint) are applied: Coqui's own ``load_checkpoint(eval=True)``
+        on base + voice, held in memory, compared with the base."""
+        import fsspec
+        from TTS.config import load_config
+        from TTS.tts.models import setup_model
+
+        state = dict(torch.load(self._base_path, map_location="cpu", mmap=True, weights_only=False)["model"])
+        state.update(tensors)
+        path = f"memory://tts_maml_serve/{uuid.uuid4().hex}.pth"
+        # Under the lock: building a model draws from torch's global generator, which a seeded
+        # synthesis in another thread must have to itself.
+        with self._lock:
+            with fsspec.open(path, "wb") as f:
+                torch.save({"model": state}, f)
+            try:
+                config = load_config(self._config_path)
+                model = setup_model(config)
+                model.load_checkpoint(config, path, eval=True)
+            finally:
+                fsspec.filesystem("memory").rm(path)
+            self._switch(None)
+            served = self.model.state_dict()
+            return {k: v for k, v in model.state_dict().items() if not torch.equal(v, served[k].cpu())}
 
     def check_text(self, text: str) -> str:
         """``text`` if it can be spoken, else :class:`BadRequestError` (empty, or longer than
@@ -96,16 +140,17 @@ class MultiVoiceSynthesizer:
         with self._lock:
             self._switch(voice)
 
-    def _switch(self, voice: LoadedVoice) -> None:
-        # Invariant: a tensor missing from self._base has never been overwritten, so the model
-        # still holds its base value when it is first recorded.
+    def _switch(self, voice: Optional[LoadedVoice]) -> None:
+        # None puts the base back. Invariant: a tensor missing from self._base has never been
+        # overwritten, so the model still holds its base value when it is first recorded.
         if voice is self._current:
             return
+        tensors = voice.tensors if voice is not None else {}
         with torch.no_grad():
             if self._current is not None:
-                for name in self._current.tensors.keys() - voice.tensors.keys():
+                for name in self._current.tensors.keys() - tensors.keys():
                     self._tensors[name].copy_(self._base[name])
-            for name, tensor in voice.tensors.items():
+            for name, tensor in tensors.items():
                 if name not in self._base:
                     self._base[name] = self._tensors[name].detach().clone()
                 self._tensors[name].copy_(tensor)
@@ -113,14 +158,15 @@ class MultiVoiceSynthesizer:
 
     def speak(self, name: str, text: str, seed: int = 0) -> bytes:
         """``text`` spoken in the voice ``name``, as the bytes of the WAV file ``tts`` would write
-        (Coqui's ``Synthesizer.tts`` and ``save_wav``), the synthesis noise seeded with ``seed``."""
+        (Coqui's ``Synthesizer.tts`` and ``save_wav``), torch and numpy seeded with ``seed``."""
         text = self.check_text(text)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise BadRequestError(f"seed {seed!r} is not an integer in 0..{MAX_SEED}")
         voice = self.voice(name)
         with self._lock:
             self._switch(voice)
-            torch.manual_seed(seed)
+            torch.manual_seed(seed)  # VITS and Glow-TTS noise
+            np.random.seed(seed)  # Coqui's Griffin-Lim starts from random phases (Glow-TTS)
             wav = self.api.tts(text)
         out = io.BytesIO()
         self.api.synthesizer.save_wav(wav, out)

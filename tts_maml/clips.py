@@ -314,13 +314,17 @@ def _unspeakable(unknown: List[str]) -> str:
 def _decode(path: str) -> Tuple[np.ndarray, int]:
     """The best audio stream of ``path`` decoded by FFmpeg: float32 (channels, samples) in [-1, 1]
     (float files may go beyond), and its sample rate."""
-    from torchcodec.decoders import AudioDecoder
-
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception as e:  # torchcodec raises RuntimeError when it cannot load FFmpeg's libraries
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RuntimeError(f"torchcodec cannot decode audio: install FFmpeg (Debian `ffmpeg`) ({first})") from e
     try:
         samples = AudioDecoder(path).get_all_samples()
     except Exception as e:  # torchcodec raises RuntimeError or ValueError for what FFmpeg cannot read
         # Drop torchcodec's "Function, file.cpp:123, " prefix and the path: the error names the file.
-        message = re.sub(r"^\w+, \S+:\d+, ", "", str(e).strip().splitlines()[0]).replace(f"{path} ", "")
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        message = re.sub(r"^\w+, \S+:\d+, ", "", first).replace(f"{path} ", "")
         if "No audio frames were decoded" in message:
             raise ValueError("no audio samples (zero length)") from e
         if "best audio stream is unknown" in message:

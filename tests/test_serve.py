@@ -187,6 +187,8 @@ def test_coqui_request_shapes(client, synth):
         ("get", "/api/tts", {"query_string": {"text": "Hi."}}, 400, "name a voice (one of: alice, bob"),
         ("get", "/api/tts", {"query_string": {"text": "Hi.", "speaker_id": "bob", "seed": "x"}}, 400, "seed 'x'"),
         ("get", "/api/tts", {"query_string": {"text": "Hi.", "speaker_id": "bob", "seed": -1}}, 400, "seed -1"),
+        ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": "bob", "seed": 1.5}}, 400, "seed 1.5"),
+        ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": "bob", "seed": 2**40}}, 400, "0..4294967295"),
         ("post", "/v1/audio/speech", {"data": "not json"}, 400, "send a JSON object"),
         ("post", "/v1/audio/speech", {"json": [1, 2]}, 400, "send a JSON object"),
         ("post", "/v1/audio/speech", {"json": {"input": "Hi.", "voice": "bob", "response_format": "opus"}}, 400,
@@ -286,3 +288,4 @@ def test_glow_tts_voices_are_brought_into_inference_form(tmp_path):
     coqui = coqui_speaker(tmp_path, voices)
     for name in ("gina", "hugo", "gina"):
         assert synth.speak(name, TEXT, seed=3) == coqui(name, TEXT, 3), name
+

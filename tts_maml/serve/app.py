@@ -93,10 +93,11 @@ def encode(wav: bytes, fmt: str) -> bytes:
 def _seed(value: Any, default: int) -> int:
     if value is None or value == "":
         return default
-    try:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    except (TypeError, ValueError):
-        raise BadRequestError(f"seed {value!r} is not an integer") from None
+    raise BadRequestError(f"seed {value!r} is not an integer")
 
 
 def create_app(synth: MultiVoiceSynthesizer, seed: int = 0) -> Flask:

@@ -135,8 +135,7 @@ class VoiceLibrary:
                     signature = _signature(path)
                 except FileNotFoundError:  # removed while we scanned
                     continue
-                known = self._voices.get(name) or self._refused.get(name)
-                if known is not None and (known.signature if isinstance(known, LoadedVoice) else known[0]) == signature:
+                if self._signature_of(name) == signature:
                     continue
                 try:
                     self._voices[name] = self._read(name, path, signature)
@@ -151,6 +150,11 @@ class VoiceLibrary:
             logger.info("voices: %d loaded (%s), %d removed", len(report.loaded), ", ".join(report.loaded),
                         len(report.removed))  # fmt: skip
         return report
+
+    def _signature_of(self, name: str) -> Optional[Tuple[int, int]]:
+        if name in self._voices:
+            return self._voices[name].signature
+        return self._refused[name][0] if name in self._refused else None
 
     def _read(self, name: str, path: str, signature: Tuple[int, int]) -> LoadedVoice:
         voice = load_voice(path)

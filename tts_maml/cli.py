@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt",
         help="adapt a meta-trained model to a folder of clips; write adapted.pth, config.json, voice.pth",
         description="Few-shot adaptation of a new voice: the meta-trained model's inner loop on the clips of "
-        "--clips (wav/flac with an LJSpeech metadata.csv `id|text`, or a .txt beside each clip), exported "
+        "--clips (any audio FFmpeg reads, with a metadata.csv `id|text` or a .txt beside each clip), exported "
         "as a plain Coqui checkpoint that `tts` speaks and as a small voice.pth delta.",
     )
     p.add_argument("--model_path", "--model-path", required=True, help="meta-trained checkpoint (.pth)")

@@ -330,7 +330,7 @@ def test_what_can_be_handled_is_handled_with_a_log_line_and_nothing_lost(make, l
 
 
 FORMATS = [
-    ("s16.wav", ["-c:a", "pcm_s16le"]), ("s24.wav", ["-c:a", "pcm_s24le"]), ("s32.wav", ["-c:a", "pcm_s32le"]),
+    ("u8.wav", ["-c:a", "pcm_u8"]), ("s16.wav", ["-c:a", "pcm_s16le"]), ("s24.wav", ["-c:a", "pcm_s24le"]), ("s32.wav", ["-c:a", "pcm_s32le"]),
     ("f32.wav", ["-c:a", "pcm_f32le"]), ("f64.wav", ["-c:a", "pcm_f64le"]), ("clip.flac", []),
     ("clip.mp3", []), ("clip.m4a", []), ("clip.ogg", []), ("clip.opus", []), ("clip.webm", ["-vn"]),
     ("clip.aiff", []),

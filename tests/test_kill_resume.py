@@ -1,4 +1,5 @@
-"""SIGKILL a meta-training run mid-step, after a checkpoint was written; resume with --continue_path."""
+"""SIGKILL a meta-training run at several points, resume each time with --continue_path: the run ends
+where an uninterrupted run ends (the same meta-steps, checkpoint names and final weights)."""
 
 import glob
 import os
@@ -9,6 +10,7 @@ import time
 
 import pytest
 import torch
+from kill_resume_run import EPOCHS, SAVE_STEP, STEPS_PER_EPOCH
 
 from tts_maml.backbones import VitsBackbone
 from tts_maml.clips import screen_samples
@@ -16,7 +18,7 @@ from tts_maml.episodes import EpisodeSampler
 from tts_maml.recipes import load_samples
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kill_resume_run.py")
-STEPS = 12
+TOTAL = EPOCHS * STEPS_PER_EPOCH
 
 
 def expected_stream(corpus, steps):
@@ -30,6 +32,8 @@ def expected_stream(corpus, steps):
 
 
 def read_stream(path):
+    if not os.path.exists(path):
+        return []
     rows = [line.split() for line in open(path, encoding="utf-8").read().splitlines() if line.strip()]
     return [(int(r[0]), r[1:]) for r in rows]
 
@@ -39,39 +43,93 @@ def run_folder(output):
     return folder
 
 
+def command(corpus, output, stream, continue_path=None):
+    return [sys.executable, SCRIPT, corpus, output, stream] + ([continue_path] if continue_path else [])
+
+
+def run(corpus, output, stream, continue_path=None, kill_at=None, log=None):
+    """Run to the end or to its own SIGKILL at ``kill_at``; the return code."""
+    env = {**os.environ, "KILL_AT": kill_at or ""}
+    with open(log or os.devnull, "w", encoding="utf-8") as err:
+        done = subprocess.run(command(corpus, output, stream, continue_path), env=env, timeout=600,
+                              stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+    return done.returncode
+
+
+def saved(folder):
+    """{file name: checkpoint} of every .pth file in the run folder (each must load)."""
+    return {n: torch.load(os.path.join(folder, n), map_location="cpu", weights_only=False)
+            for n in sorted(os.listdir(folder)) if n.endswith(".pth")}  # fmt: skip
+
+
+def steps_done(folder):
+    return max((c["maml"]["meta_steps_done"] for c in saved(folder).values()), default=0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(adapt_corpus, tmp_path_factory):
+    output = str(tmp_path_factory.mktemp("uninterrupted"))
+    stream = os.path.join(output, "stream.txt")
+    assert run(adapt_corpus.out, output, stream) == 0
+    return run_folder(output), read_stream(stream)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("wait_after_checkpoint", [0.0, 0.15, 0.5])
-def test_kill_and_resume(adapt_corpus, tmp_path, wait_after_checkpoint):
-    output = str(tmp_path / "out")
-    stream = str(tmp_path / "stream.txt")
-    proc = subprocess.Popen([sys.executable, SCRIPT, adapt_corpus.out, output, str(STEPS), stream],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 240
-    while time.time() < deadline and not glob.glob(os.path.join(output, "*", "checkpoint_3.pth")):
+def test_kill_at_several_points_and_resume(adapt_corpus, tmp_path, uninterrupted):
+    reference, reference_stream = uninterrupted
+    corpus, output, streams = adapt_corpus.out, str(tmp_path / "out"), []
+
+    def stream():
+        streams.append(str(tmp_path / f"stream{len(streams)}.txt"))
+        return streams[-1]
+
+    # 1. mid-epoch: SIGKILL from outside while meta-step 2 runs (after checkpoint_2.pth)
+    proc = subprocess.Popen(command(corpus, output, stream()), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(s == 2 for s, _ in read_stream(streams[-1])):
         assert proc.poll() is None, "the run ended before it was killed"
-        time.sleep(0.02)
-    time.sleep(wait_after_checkpoint)
+        time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     folder = run_folder(output)
-    # no corrupt file: every checkpoint the run left loads
-    saved = sorted(glob.glob(os.path.join(folder, "*.pth")))
-    assert saved
-    last_done = 0
-    for path in saved:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        last_done = max(last_done, state["maml"]["meta_steps_done"])
-    killed_at = read_stream(stream)[-1][0]
-    assert killed_at >= 3
-    # resume
-    subprocess.run([sys.executable, SCRIPT, adapt_corpus.out, output, str(STEPS), stream, folder], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)  # fmt: skip
-    rows = read_stream(stream)
-    before = [r for r in rows if r[0] <= killed_at][: killed_at + 1]
-    resumed = rows[killed_at + 1 :]
-    assert resumed[0][0] == last_done, "the run continues from the last saved step"
-    expected = expected_stream(adapt_corpus.out, max(s for s, _ in rows) + 1)
-    for step, tasks in before + resumed:
-        assert expected[step] == tasks, step
-    for path in glob.glob(os.path.join(folder, "*.pth")):
-        torch.load(path, map_location="cpu", weights_only=False)
+    points = [
+        ("train_epoch_end:0", [2, 3]),  # between epochs: after checkpoint_4.pth, before epoch 0's best model
+        ("train_epoch_start:1", []),  # between epochs: after epoch 0 ended, before meta-step 4
+        ("save:6", [4, 5]),  # mid-save: checkpoint_6.pth's temporary file written, not yet renamed
+        (None, [4, 5, 6, 7]),  # to the end
+    ]
+    for kill_at, steps in points:
+        start = steps_done(folder)
+        log = str(tmp_path / f"log{len(streams)}.txt")
+        assert run(corpus, output, stream(), folder, kill_at, log) == (-signal.SIGKILL if kill_at else 0), kill_at
+        ran = [s for s, _ in read_stream(streams[-1])]
+        assert ran == steps and (not ran or ran[0] == start), (kill_at, ran, start)
+        if kill_at == "train_epoch_start:1":
+            assert "best_model_4.pth" in os.listdir(folder)
+        if kill_at == "save:6":
+            assert glob.glob(os.path.join(folder, ".checkpoint_6.pth.*.tmp")) and not os.path.exists(
+                os.path.join(folder, "checkpoint_6.pth"))  # fmt: skip
+    # the killed save's temporary file is gone, and said so, at the next start
+    assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
+    assert ".checkpoint_6.pth." in open(log, encoding="utf-8").read()
+    # the same meta-steps, with the episodes an uninterrupted run draws
+    expected = expected_stream(corpus, TOTAL)
+    assert [s for s, _ in reference_stream] == list(range(TOTAL))
+    for path in streams:
+        for step, tasks in read_stream(path):
+            assert expected[step] == tasks, step
+    # the same files, each numbered by the meta-steps it holds, and the same weights bit for bit
+    files, expected_files = saved(folder), saved(reference)
+    checkpoints = [f"checkpoint_{n}.pth" for n in range(SAVE_STEP, TOTAL + 1, SAVE_STEP)]
+    assert sorted(files) == sorted(expected_files) and set(checkpoints) <= set(files)
+    numbered = {name: int(name[: -len(".pth")].rsplit("_", 1)[1]) for name in files if name != "best_model.pth"}
+    numbered["best_model.pth"] = max(n for name, n in numbered.items() if name.startswith("best_model_"))
+    for name, state in files.items():
+        n = numbered[name]
+        assert state["step"] == state["maml"]["meta_steps_done"] == n, name
+        for key, tensor in expected_files[name]["model"].items():
+            assert torch.equal(state["model"][key], tensor), (name, key)
+    final, reference_final = files[checkpoints[-1]]["optimizer"][0], expected_files[checkpoints[-1]]["optimizer"][0]
+    for index, moments in reference_final["state"].items():
+        for key, value in moments.items():
+            assert torch.equal(final["state"][index][key], value), (index, key)

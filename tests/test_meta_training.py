@@ -76,7 +76,7 @@ def test_coqui_run_folder_and_checkpoints(backbone_cls, tmp_path, phoneme_cache,
     assert set(checkpoint["model"]) == set(model.model.state_dict())
     extra = checkpoint[CHECKPOINT_KEY]
     assert extra["adapted"] == model.adapted and extra["sampler"]["seed"] == config.maml.seed
-    assert checkpoint["step"] == 1 and extra["meta_steps_done"] == 2  # saved after meta-steps 0 and 1
+    assert checkpoint["step"] == 1 and extra["meta_steps_done"] == 1  # checkpoint_N: after N meta-steps
 
 
 def test_logs_name_the_meta_learning_quantities(tmp_path, phoneme_cache, samples):
@@ -93,28 +93,74 @@ def test_logs_name_the_meta_learning_quantities(tmp_path, phoneme_cache, samples
     assert set(rates) == set(checkpoint[CHECKPOINT_KEY]["adapted"]) and all(r.shape == (2,) for r in rates.values())
 
 
-def test_resume_continues_the_same_episode_stream(tmp_path, phoneme_cache, samples):
+def tensorboard_steps(folder, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps = []
+    for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+        events = EventAccumulator(path)
+        events.Reload()
+        if tag in events.Tags()["scalars"]:
+            steps += [e.step for e in events.Scalars(tag)]
+    return steps
+
+
+def pth_files(folder):
+    return {n: torch.load(os.path.join(folder, n), map_location="cpu", weights_only=False)
+            for n in os.listdir(folder) if n.endswith(".pth")}  # fmt: skip
+
+
+def set_epochs(run_folder, epochs):
+    """What ``--coqpit.epochs`` does to a continued run (whose config is its config.json)."""
+    with open(os.path.join(run_folder, "config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    saved["epochs"] = epochs
+    with open(os.path.join(run_folder, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(saved, f)
+
+
+def test_one_numbering_and_continuing_for_more_epochs(tmp_path, phoneme_cache, samples, caplog):
+    """checkpoint_N, best_model_N, TensorBoard steps and meta_steps_done say the same N; a finished
+    1-epoch run continued with epochs=2 runs exactly the second epoch (the same episodes, the same
+    final weights bit for bit as the 2-epoch run) and removes the stale temporary file of a killed save."""
     whole = []
     config = tiny_config(VitsBackbone, tmp_path / "a", phoneme_cache, steps_per_epoch=2, epochs=2)
-    run(config, *samples, record=whole)
+    torch.manual_seed(0)  # the same initial weights in both runs
+    trainer, _ = run(config, *samples, record=whole)
+    uninterrupted = str(trainer.output_path)
     first = []
     config = tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, steps_per_epoch=2, epochs=1)
+    torch.manual_seed(0)
     trainer, _ = run(config, *samples, record=first)
-    # continue for the second epoch from the last file the Trainer finds (best_model_2.pth)
+    out = str(trainer.output_path)
+    set_epochs(out, 2)
+    stale = os.path.join(out, ".checkpoint_3.pth.0123456789abcdef.tmp")
+    open(stale, "wb").close()
     resumed = []
-    config = tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, steps_per_epoch=2, epochs=2)
-    run(config, *samples, continue_path=str(trainer.output_path), record=resumed)
-    assert [s for s, _ in first] == [0, 1]
-    assert resumed[0][0] == 2  # the step after the saved ones
-    stream = dict(whole)
-    for step, tasks in first + resumed:
-        assert stream[step] == tasks
+    with caplog.at_level("WARNING", logger="tts_maml.meta_training"):
+        run(tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, steps_per_epoch=2, epochs=2), *samples,
+            continue_path=out, record=resumed)  # fmt: skip
+    assert [s for s, _ in whole] == [0, 1, 2, 3] and [s for s, _ in first] == [0, 1]
+    assert [s for s, _ in resumed] == [2, 3] and first + resumed == whole
+    assert not os.path.exists(stale) and os.path.basename(stale) in caplog.text
+    files, expected = pth_files(out), pth_files(uninterrupted)
+    assert sorted(files) == sorted(expected) == ["best_model.pth", "best_model_4.pth", "checkpoint_1.pth",
+                                                 "checkpoint_2.pth", "checkpoint_3.pth", "checkpoint_4.pth"]  # fmt: skip
+    for name, state in files.items():
+        n = int(name[:-4].split("_")[-1]) if name != "best_model.pth" else 4
+        assert state["step"] == state[CHECKPOINT_KEY]["meta_steps_done"] == n, name
+        for key, tensor in expected[name]["model"].items():
+            assert torch.equal(state["model"][key], tensor), (name, key)
+    for folder in (uninterrupted, out):
+        assert tensorboard_steps(folder, "TrainIterStats/loss") == [1, 2, 3, 4]
+        assert tensorboard_steps(folder, "EvalStats/avg_loss") == [2, 4]
 
 
 def test_continue_with_other_data_is_refused(tmp_path, phoneme_cache, samples):
     train, held = samples
     config = tiny_config(VitsBackbone, tmp_path, phoneme_cache, steps_per_epoch=2, epochs=1)
     trainer, _ = run(config, train, held)
+    set_epochs(str(trainer.output_path), 2)  # a second epoch to run, on other data
     config = tiny_config(VitsBackbone, tmp_path, phoneme_cache, steps_per_epoch=2, epochs=2)
     fewer = [s for s in train if not s["speaker_name"].endswith("sp000")]
     with pytest.raises(SystemExit):  # the Trainer turns the ValueError into exit(1) after logging it

@@ -14,8 +14,9 @@ Example:
 
 import hashlib
 import os
+import re
 import secrets
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 # torch is imported where it is used: the corpus builder's worker processes import this module
 # (for check_output_folder) and should not pay for torch.
@@ -36,6 +37,19 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_temporaries(folder: str) -> List[str]:
+    """Remove the hidden ``.<name>.pth.<random>.tmp`` files that :func:`atomic_write` leaves when
+    the process is killed during a checkpoint write; return their names. Nothing else (no real
+    checkpoint) is touched. Call it only when no save into ``folder`` is under way."""
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if re.fullmatch(r"\..+\.pth\.\w+\.tmp", name) and os.path.isfile(path):
+            os.remove(path)
+            removed.append(name)
+    return removed
 
 
 def atomic_save(obj: Any, path: str) -> None:

@@ -19,16 +19,26 @@ Why these two pieces, and nothing more:
   averages gradients here; the meta-gradients are all-reduced by :mod:`tts_maml.distributed`.
 - The Trainer has no hook to add entries to a checkpoint, hence the small ``MamlTrainer`` subclass.
 
-The episodes of meta-step ``s`` are drawn from ``(maml.seed, s)``, where ``s`` counts the meta-steps
-done; the count rides in the checkpoint, so a continued run draws exactly the episodes that an
-uninterrupted run would have drawn next. (The Trainer's own ``total_steps_done`` cannot serve:
-``best_model_N.pth`` is written after the step counter moved on, and ``--continue_path`` adds one
-to the saved step, so a run continued from a best model would skip a step of the stream.)
+One count, N, the meta-steps done: ``checkpoint_N.pth`` and ``best_model_N.pth`` are written after
+N meta-steps and hold ``meta_steps_done`` N, and TensorBoard logs the statistics of the meta-step
+that made the count N at step N. (Coqui's Trainer logs and saves a step under the count *before*
+it and adds one to the saved step on ``--continue_path``; :meth:`MamlTrainerModel.optimize` and
+:meth:`MamlTrainer.restore_model` set its counter to N instead.)
+
+The episodes of meta-step ``s`` (0-based) are drawn from ``(maml.seed, s)``; the count rides in the
+checkpoint, so a continued run draws exactly the episodes that an uninterrupted run would have
+drawn next. ``--continue_path`` finishes the run the config describes: the meta-steps left in the
+interrupted epoch (its evaluation and best-model check included), then the remaining epochs, with
+the epoch's running train averages restored, so the total and the final weights are the
+uninterrupted run's. Temporary files that a kill during a save left behind are removed (and
+logged) when the run continues.
 """
 
+import filecmp
 import glob
 import logging
 import os
+import re
 import shutil
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -39,7 +49,7 @@ from trainer import Trainer, TrainerModel
 from trainer.io import keep_n_checkpoints, save_model
 
 from tts_maml.backbones import get_backbone
-from tts_maml.checkpoints import atomic_write, check_state_dict, load_checkpoint
+from tts_maml.checkpoints import atomic_write, check_state_dict, load_checkpoint, remove_stale_temporaries
 from tts_maml.clips import screen_samples
 from tts_maml.distributed import all_reduce_sum, rank_and_world_size
 from tts_maml.episodes import Episode, EpisodeSampler
@@ -48,7 +58,7 @@ from tts_maml.meta_learner import MetaLearner, TaskBatch
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "maml"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: checkpoint_N holds N meta-steps (1: N + 1); epoch_finished, train_averages
 
 
 class _Indices(torch.utils.data.Dataset):
@@ -62,6 +72,24 @@ class _Indices(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Dict[str, int]:
         return {"index": index}
+
+
+class _EpochSteps(torch.utils.data.Sampler):
+    """The positions in the epoch of the meta-steps it has left: all of them, or after a
+    continued checkpoint, those after it (:meth:`MamlTrainerModel.on_train_epoch_start`)."""
+
+    def __init__(self, model: "MamlTrainerModel", steps_per_epoch: int) -> None:
+        self.model = model
+        self.steps_per_epoch = steps_per_epoch
+
+    def _steps(self) -> range:
+        return self.model.epoch_steps if self.model.epoch_steps is not None else range(self.steps_per_epoch)
+
+    def __iter__(self):
+        return iter(self._steps())
+
+    def __len__(self) -> int:
+        return len(self._steps())
 
 
 class MamlTrainerModel(TrainerModel):
@@ -102,6 +130,7 @@ class MamlTrainerModel(TrainerModel):
         self.eval_episodes: List[Episode] = []
         self._saved_sampler_state: Optional[Dict[str, Any]] = None
         self.meta_steps_done = 0
+        self.epoch_steps: Optional[range] = None  # set by on_train_epoch_start
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
@@ -182,7 +211,8 @@ class MamlTrainerModel(TrainerModel):
                 len(self.train_sampler.train_tasks), maml.task_key, len(self.train_sampler.held_out_tasks),
                 len(self.adapted), maml.target_modules or maml.adapter_preset,
             )  # fmt: skip
-            return DataLoader(_Indices(maml.meta_steps_per_epoch), batch_size=1, shuffle=False)
+            steps = maml.meta_steps_per_epoch
+            return DataLoader(_Indices(steps), batch_size=1, sampler=_EpochSteps(self, steps))
         self.eval_episodes = self._eval_episodes(samples)
         return DataLoader(_Indices(len(self.eval_episodes)), batch_size=1, shuffle=False)
 
@@ -215,9 +245,18 @@ class MamlTrainerModel(TrainerModel):
         )
 
     # ------------------------------------------------------------------ training
+    def on_train_epoch_start(self, trainer: Trainer) -> None:
+        """Run the meta-steps epoch ``trainer.epochs_done`` has left: all of them, or, continued
+        from a checkpoint written inside it, those after the checkpoint (none when it was written
+        after the epoch's last meta-step: the epoch then only evaluates)."""
+        per_epoch = self.config.maml.meta_steps_per_epoch
+        done = min(max(self.meta_steps_done - trainer.epochs_done * per_epoch, 0), per_epoch)
+        self.epoch_steps = range(done, per_epoch)
+
     def optimize(self, batch: Dict[str, Any], trainer: Trainer) -> tuple:
         """One meta-step (the Trainer's custom-optimisation hook): this rank's share of the
-        meta-batch of step ``meta_steps_done``, meta-gradients averaged over ranks."""
+        meta-batch of step ``meta_steps_done``, meta-gradients averaged over ranks. The Trainer's
+        step counter is set to the new count, so it logs and saves this step as step N."""
         if self.train_sampler is None:
             raise RuntimeError("optimize() before get_data_loader(): the Trainer builds the loader first")
         maml = self.config.maml
@@ -227,6 +266,7 @@ class MamlTrainerModel(TrainerModel):
         tasks = [self._task_batch(e) for e in episodes]
         stats = self.learner.meta_step(tasks, trainer.optimizer[0], step)
         self.meta_steps_done += 1
+        trainer.total_steps_done = self.meta_steps_done
         logs: Dict[str, Any] = {
             "loss": stats.meta_loss,
             "query_loss_before": stats.query_before,
@@ -264,6 +304,10 @@ class MamlTrainerModel(TrainerModel):
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return sum(losses) / len(losses) if losses else float("nan")
+
+    def on_train_step_end(self, trainer: Trainer) -> None:
+        """Undo the Trainer's own ``+= 1`` after a step: its counter stays the meta-step count."""
+        trainer.total_steps_done = self.meta_steps_done
 
     def train_step(self, *args: Any, **kwargs: Any):
         """Not used: the Trainer calls :meth:`optimize`."""
@@ -344,18 +388,46 @@ class MamlTrainerModel(TrainerModel):
         return criteria
 
 
+def _number(path: Optional[str]) -> Optional[int]:
+    """N of ``checkpoint_N.pth`` / ``best_model_N.pth``; ``None`` for any other name."""
+    match = re.fullmatch(r"(?:checkpoint|best_model)_(\d+)\.pth", os.path.basename(path or ""))
+    return int(match.group(1)) if match else None
+
+
 class MamlTrainer(Trainer):
-    """Coqui's ``Trainer`` that also writes and reads the ``"maml"`` checkpoint entry.
+    """Coqui's ``Trainer`` that also writes and reads the ``"maml"`` checkpoint entry, and
+    continues a run exactly where it stopped (see the module docstring).
 
     Everything else (output folder, config.json, ``checkpoint_N.pth`` / ``best_model.pth``,
     TensorBoard, ``--continue_path`` / ``--restore_path``, ``trainer.distribute``) is Coqui's.
     """
 
-    def _extra(self) -> Dict[str, Any]:
-        model = self._get_model()
-        return {CHECKPOINT_KEY: model.extra_state()} if hasattr(model, "extra_state") else {}
+    _resumed_averages: Optional[Dict[str, Dict[str, Any]]] = None
 
-    def _write(self, path: str, model_loss: Any) -> None:
+    @staticmethod
+    def init_training(args: Any, coqpit_overrides: List[str], config: Any = None) -> tuple:
+        """Coqui's, except that a continued run starts from ``best_model_N.pth`` rather than a
+        ``checkpoint_N.pth`` of the same N: the best model was written after the epoch ended."""
+        config, new_fields = Trainer.init_training(args, coqpit_overrides, config)
+        if args.continue_path and _number(args.best_path) is not None and _number(args.best_path) == _number(args.restore_path):
+            args.restore_path = args.best_path
+            if "restore_path" in new_fields:
+                new_fields["restore_path"] = args.restore_path
+        return config, new_fields
+
+    def _extra(self, epoch_finished: bool) -> Dict[str, Any]:
+        model = self._get_model()
+        if not hasattr(model, "extra_state"):
+            return {}
+        averages = self.keep_avg_train
+        return {CHECKPOINT_KEY: {
+            **model.extra_state(),
+            # where a continued run goes on: the next epoch, or the rest of this one with its running averages
+            "epoch_finished": epoch_finished,
+            "train_averages": {"avg_values": dict(averages.avg_values), "iters": dict(averages.iters)} if averages else None,
+        }}  # fmt: skip
+
+    def _write(self, path: str, model_loss: Any, epoch_finished: bool) -> None:
         # Coqui's save_model writes straight to the final path: a kill during the write would leave
         # a truncated checkpoint that --continue_path then picks. Write beside it and rename.
         atomic_write(
@@ -370,12 +442,13 @@ class MamlTrainer(Trainer):
                 scheduler=self.scheduler,
                 scaler=self.scaler if self.use_amp_scaler else None,
                 model_loss=model_loss,
-                **self._extra(),
+                **self._extra(epoch_finished),
             ),
         )
 
     def save_checkpoint(self) -> None:
-        """``Trainer.save_checkpoint``, written atomically, plus the ``"maml"`` entry (rank 0 only)."""
+        """``Trainer.save_checkpoint``, written atomically, plus the ``"maml"`` entry (rank 0 only):
+        ``checkpoint_N.pth`` after N meta-steps."""
         if self.args.rank not in (None, 0):
             return
         path = os.path.join(self.output_path, f"checkpoint_{self.total_steps_done}.pth")
@@ -383,7 +456,7 @@ class MamlTrainer(Trainer):
         self._write(path, {
             "train_loss": self._pick_target_avg_loss(self.keep_avg_train),
             "eval_loss": self._pick_target_avg_loss(self.keep_avg_eval),
-        })  # fmt: skip
+        }, epoch_finished=False)  # fmt: skip
         if self.config.save_n_checkpoints is not None:
             keep_n_checkpoints(self.output_path, self.config.save_n_checkpoints)
 
@@ -397,25 +470,75 @@ class MamlTrainer(Trainer):
         key = "eval_loss" if current["eval_loss"] is not None and best.get("eval_loss") is not None else "train_loss"
         if not (current[key] < best[key] and self.total_steps_done > self.config.save_best_after):
             return
-        name = f"best_model_{self.total_steps_done}.pth"
-        path = os.path.join(self.output_path, name)
+        path = os.path.join(self.output_path, f"best_model_{self.total_steps_done}.pth")
         logger.info(" > BEST MODEL : %s", path)
-        self._write(path, current)
+        self._write(path, current, epoch_finished=True)
+        self._publish_best_model(path)
+        self.best_loss = current
+
+    def _publish_best_model(self, path: str) -> None:
+        """Copy ``best_model_N.pth`` to ``best_model.pth``; drop older ones unless ``save_all_best``."""
         atomic_write(os.path.join(self.output_path, "best_model.pth"), lambda tmp: shutil.copyfile(path, tmp))
         if not self.config.save_all_best:
             for old in glob.glob(os.path.join(self.output_path, "best_model_*.pth")):
-                if os.path.basename(old) != name:
+                if os.path.basename(old) != os.path.basename(path):
                     os.remove(old)
-        self.best_loss = current
 
     def restore_model(self) -> None:
         """``Trainer.restore_model`` plus the ``"maml"`` entry (learned inner LRs, sampler check).
+        A continued run goes on from the checkpoint's meta-step count and place in its epoch,
+        after removing what a killed save left behind.
 
         Coqui's restore falls back to a silent partial load when the weights do not fit the
         config; a meta-training run refuses instead, naming the first tensor that does not fit."""
+        if self.continue_run and self.args.rank in (None, 0):
+            self._finish_killed_saves()
         checkpoint = load_checkpoint(self.args.restore_path)
         model = self._get_model()
         check_state_dict(getattr(model, "model", model), checkpoint["model"], self.args.restore_path)
         super().restore_model()
-        if hasattr(model, "load_extra_state"):
-            model.load_extra_state(checkpoint.get(CHECKPOINT_KEY), check_sampler=self.continue_run)
+        if not hasattr(model, "load_extra_state"):
+            return
+        state = checkpoint.get(CHECKPOINT_KEY)
+        model.load_extra_state(state, check_sampler=self.continue_run)
+        if self.continue_run and state:
+            # format 1 has no epoch_finished; its best models were written at an epoch's end
+            finished = state.get("epoch_finished", os.path.basename(self.args.restore_path).startswith("best_model"))
+            self.total_steps_done = model.meta_steps_done
+            self.epochs_done = int(checkpoint["epoch"]) + int(bool(finished))
+            self._resumed_averages = None if finished else state.get("train_averages")
+            logger.info(" > continuing after %d meta-steps, in epoch %d", self.total_steps_done, self.epochs_done)
+
+    def _finish_killed_saves(self) -> None:
+        """Remove the temporary files of saves that a kill interrupted, and finish a best-model
+        save killed between ``best_model_N.pth`` and its copy ``best_model.pth``."""
+        for name in remove_stale_temporaries(str(self.output_path)):
+            logger.warning(" > removed %s, left by a save that was killed", name)
+        best = self.args.best_path
+        if _number(best) is None or not os.path.isfile(best):
+            return
+        published = os.path.join(self.output_path, "best_model.pth")
+        if not os.path.isfile(published) or not filecmp.cmp(best, published, shallow=False):
+            logger.warning(" > best_model.pth: copying %s (its save was killed)", os.path.basename(best))
+            self._publish_best_model(best)
+
+    def _restore_best_loss(self) -> None:
+        """The best loss so far is the latest best model's (Coqui reads the continued checkpoint's
+        own loss, which need not be the best one)."""
+        if not self.continue_run:
+            return
+        if os.path.basename(self.args.best_path or "").startswith("best_model") and os.path.isfile(self.args.best_path):
+            loss = load_checkpoint(self.args.best_path).get("model_loss")
+            if isinstance(loss, dict):
+                self.best_loss = loss
+        logger.info(" > best loss so far: %s", self.best_loss)
+
+    def train_epoch(self) -> None:
+        """``Trainer.train_epoch``; an epoch continued from a checkpoint inside it starts from the
+        running train averages saved with the checkpoint, so its epoch loss (which picks the best
+        model when there is no evaluation) is the uninterrupted run's."""
+        if self._resumed_averages and self.keep_avg_train is not None:
+            self.keep_avg_train.avg_values.update(self._resumed_averages["avg_values"])
+            self.keep_avg_train.iters.update(self._resumed_averages["iters"])
+        self._resumed_averages = None
+        super().train_epoch()

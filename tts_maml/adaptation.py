@@ -235,7 +235,7 @@ def adapt(
                     result["val"] = float(loss({**params, **fast}, val_batch))
             return result
 
-        initial = {n: params[n] for n in adapted}
+        initial = learner.start_weights(support_batch)
         scores = [score(initial)]
         best = {"step": 0, "fast": {n: t.clone() for n, t in initial.items()}}
         bar = tqdm(total=steps, desc="adapt", unit="step", disable=not progress)

@@ -57,6 +57,32 @@ def _check_corpus(args: argparse.Namespace) -> int:
     return 0 if len(report.distinct) == len(report.within) else 1
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from tts_maml.conversion import convert
+
+    summary = convert(args.model_path, args.config_path, args.out, d_vector_file=args.d_vector_file,
+                      projection=args.projection, overwrite=args.overwrite)  # fmt: skip
+    start = "their clips' d-vector" if summary["voice_start"] == "d_vector" else "the mean voice"
+    print(f"converted a {summary['kind']} model of {summary['speakers']} speakers into {args.out} "
+          f"(model.pth, config.json); new voices start from {start}")  # fmt: skip
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from tts_maml.shipped import shipped_models
+
+    models = shipped_models()
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=2))
+        return 0
+    if not models:
+        print("no shipped models")
+    for m in models:
+        print(f"{m.name}\n  checkpoint {m.checkpoint}\n  config     {m.config}\n  card       {m.card}\n"
+              f"  size       {m.size_bytes / 2**20:.1f} MB\n  sha256     {m.sha256}")  # fmt: skip
+    return 0
+
+
 def _presets(args: argparse.Namespace) -> int:
     from tts_maml.adapters import count_parameters, resolve_adapter
     from tts_maml.backbones import BACKBONES
@@ -198,6 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=6, help="clips per speaker to embed (default 6)")
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     p.set_defaults(func=_check_corpus)
+
+    p = sub.add_parser(
+        "convert",
+        help="turn a Coqui multi-speaker checkpoint into a one-voice-slot tts_maml model",
+        description="Collapse a multi-speaker Glow-TTS or VITS (a speaker table, or d-vectors) into the one voice "
+        "slot that meta-training and adaptation use: the slot starts at the mean speaker, every other weight "
+        "is kept. A d-vector model with its projection makes new voices start from their clips' d-vector.",
+    )
+    p.add_argument("--model_path", required=True, help="the Coqui checkpoint")
+    p.add_argument("--config_path", required=True, help="its config.json")
+    p.add_argument("--out", required=True, help="output folder (model.pth, config.json)")
+    p.add_argument("--d_vector_file", default=None, help="a d-vector model's d-vector file (default: the config's)")
+    p.add_argument("--projection", default=None,
+                   help="the d-vectors' projection JSON (default: d_vector_projection.json beside the d-vector file)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser(
+        "models",
+        help="list the models shipped with tts_maml (name, checkpoint, config, size, sha256)",
+        description="List the meta-initialisations shipped inside the package, ready for tts-maml adapt.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=_models)
 
     p = sub.add_parser(
         "presets",

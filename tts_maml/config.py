@@ -22,6 +22,7 @@ from TTS.tts.configs.glow_tts_config import GlowTTSConfig
 from TTS.tts.configs.vits_config import VitsConfig
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
+VOICE_STARTS = ("learned", "d_vector")
 
 
 @dataclass
@@ -65,6 +66,12 @@ class MamlConfig(Coqpit):
             Defaults to 0.
         meta_steps_per_epoch: meta-steps in one epoch of Coqui's Trainer (``epochs`` epochs run).
             Defaults to 100.
+        voice_start: where a voice's slot starts, in an inner loop and in adaptation: ``"learned"``
+            (the meta-learned slot, the same for every voice) or ``"d_vector"`` (the projected
+            speaker-encoder d-vector of the voice's support clips, see :mod:`tts_maml.d_vectors`;
+            needs ``d_vector_projection``). Set by ``tts-maml convert``. Defaults to ``"learned"``.
+        d_vector_projection: the projection of speaker-encoder embeddings to the slot's width
+            (``DVectorProjection.to_dict()``), for ``voice_start="d_vector"``. Defaults to None.
         train_discriminator: VITS only. If True, the discriminator trains in the outer loop: each
             meta-step it takes one step of Coqui's discriminator loss on the query clips against
             the adapted generator's output, and the query loss adds Coqui's adversarial and
@@ -93,6 +100,8 @@ class MamlConfig(Coqpit):
     seed: int = 0
     meta_steps_per_epoch: int = 100
     train_discriminator: bool = False
+    voice_start: str = "learned"
+    d_vector_projection: Optional[dict] = None
 
     def check_values(self) -> None:
         """Raise ``ValueError`` naming the first field with an invalid value."""
@@ -107,6 +116,10 @@ class MamlConfig(Coqpit):
         for name in ("inner_grad_clip", "outer_grad_clip", "first_order_warmup_steps", "held_out_tasks"):
             if getattr(self, name) < 0:
                 raise ValueError(f"maml.{name} must be >= 0, got {getattr(self, name)}")
+        if self.voice_start not in VOICE_STARTS:
+            raise ValueError(f"maml.voice_start: {self.voice_start!r} is not one of {', '.join(VOICE_STARTS)}")
+        if self.voice_start == "d_vector" and not self.d_vector_projection:
+            raise ValueError("maml.voice_start is 'd_vector' but maml.d_vector_projection is empty")
         if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
             raise ValueError(f"maml.eval_inner_steps must be >= 0, got {self.eval_inner_steps}")
 

@@ -182,6 +182,22 @@ class MetaLearner:
         loss = self.query_loss if query else self.task_loss
         return loss({**base, **dict(self.model.named_buffers()), **fast}, batch)
 
+    def _start(self, params: Dict[str, Tensor], support: Any) -> Dict[str, Tensor]:
+        """The inner loop's initial adapted tensors: the shared initialisation, except the tensors
+        a task starts from values of its own support clips (``support["voice_start"]``, e.g. the
+        voice slot at the clips' d-vector; constants, so no meta-gradient reaches those)."""
+        init = {n: params[n] for n in self.adapted}
+        overrides = support.get("voice_start") if isinstance(support, dict) else None
+        for name, value in (overrides or {}).items():
+            if name not in init:
+                raise ValueError(f"the task starts {name!r} from its clips, but the inner loop does not adapt it")
+            init[name] = value
+        return init
+
+    def start_weights(self, support: Any) -> Dict[str, Tensor]:
+        """Detached copies of the adapted tensors where a task with ``support`` starts (step 0)."""
+        return detached(self._start(self._params(), support))
+
     def trainable_parameters(self) -> List[nn.Parameter]:
         """The tensors an outer optimiser should update: meta-parameters plus learned inner LRs."""
         params = self._params()
@@ -228,7 +244,7 @@ class MetaLearner:
                 lr = {n: self._extend(t.detach(), steps) for n, t in lr.items()}
         result = inner_loop(
             lambda fast: self._run(base, fast, support),
-            detached({n: params[n] for n in self.adapted}),
+            detached(self._start(params, support)),
             steps=steps,
             lr=lr,
             first_order=True,
@@ -253,11 +269,12 @@ class MetaLearner:
         """
         params = self._params()
         first_order = self.is_first_order(step)
+        start = self._start(params, task.support)
         with torch.no_grad():
-            before = float(self._run(params, {}, task.query, query=True))
+            before = float(self._run(params, start, task.query, query=True))
         if self.config.algorithm == "reptile":
             base = {n: p.detach() for n, p in params.items()}
-            init = {n: params[n] for n in self.adapted}
+            init = start
             result = inner_loop(
                 lambda fast: self._run(base, fast, task.support),
                 detached(init),
@@ -276,7 +293,7 @@ class MetaLearner:
 
         result = inner_loop(
             lambda fast: self._run(params, fast, task.support),
-            {n: params[n] for n in self.adapted},
+            start,
             steps=self.config.inner_steps,
             lr=self._lr(),
             first_order=first_order,

@@ -30,6 +30,9 @@ OFFLINE_SPEAKERS = 20
 OFFLINE_UTTERANCES = 30
 OFFLINE_HELD_OUT = 4
 OFFLINE_SEED = 0
+# The pre-training corpus: many more, cheaper speakers (a speaker space learnt from 20 speakers does
+# not hold a new one), and 16 held-out speakers: 8 dev (choices) + 8 test (reported numbers).
+PRETRAIN_CORPUS = {"speakers": 240, "utterances": 20, "held_out": 16, "seed": OFFLINE_SEED}
 
 
 def corpus_cache_dir() -> str:

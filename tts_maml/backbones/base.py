@@ -9,15 +9,18 @@ conditioning layers; an adapted checkpoint carries the new voice in the same slo
 
 import abc
 import contextlib
+import functools
 import logging
 import zlib
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from coqpit import Coqpit
 from torch import Tensor, nn
 
 from tts_maml.adapters import AdapterPreset, resolve_adapter
+from tts_maml.d_vectors import DVectorProjection, voice_vector
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class Backbone(abc.ABC):
     # Whether the task loss draws random choices (VITS' waveform segments): then an evaluation
     # averages several seeded draws instead of trusting one.
     stochastic_loss: bool = False
+    # The voice slot's parameter: Coqui's one-row speaker table.
+    slot_name: str = "emb_g.weight"
 
     def __init__(self, config: Coqpit) -> None:
         self.config = config
@@ -89,9 +94,13 @@ class Backbone(abc.ABC):
         return setup_model(self.config)
 
     def adapter_names(self, model: nn.Module) -> List[str]:
-        """The adapted parameter names for ``config.maml`` (target_modules or adapter_preset)."""
+        """The adapted parameter names for ``config.maml`` (target_modules or adapter_preset).
+
+        With ``maml.voice_start = "d_vector"`` the voice slot is always among them: each voice
+        starts it from its own clips, so it is part of what a voice is.
+        """
         maml = self.config.maml
-        return resolve_adapter(
+        names = resolve_adapter(
             model,
             self.presets,
             preset=maml.adapter_preset,
@@ -99,6 +108,27 @@ class Backbone(abc.ABC):
             exclude_modules=maml.exclude_modules,
             never=self.never_adapt,
         )
+        if maml.voice_start == "d_vector" and self.slot_name not in names:
+            names = [self.slot_name, *names]
+        return names
+
+    @functools.cached_property
+    def d_vector_projection(self) -> Optional[DVectorProjection]:
+        """The config's d-vector projection when voices start from their d-vector, else None."""
+        maml = self.config.maml
+        if maml.voice_start != "d_vector":
+            return None
+        return DVectorProjection.from_dict(maml.d_vector_projection)
+
+    def voice_start(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Tensor]]:
+        """``{slot name: (1, width) tensor}``: the projected mean d-vector of ``clips`` (unit norm,
+        as the model uses it), or None when voices start from the learned slot."""
+        projection = self.d_vector_projection
+        if projection is None:
+            return None
+        vector = F.normalize(torch.as_tensor(voice_vector([c["audio_file"] for c in clips], projection)), dim=0)
+        slot = dict(model.named_parameters())[self.slot_name]
+        return {self.slot_name: vector.view(1, -1).to(device=slot.device, dtype=slot.dtype)}
 
     def meta_parameter_names(self, model: nn.Module) -> List[str]:
         """Parameters that the outer loop meta-learns: every trainable one outside ``never_adapt``."""
@@ -141,6 +171,8 @@ class Backbone(abc.ABC):
         # The seed depends on the clips' identities, not on where their files happen to be.
         names = sorted(str(c.get("audio_unique_name") or c["audio_file"]) for c in clips)
         batch["rng_seed"] = zlib.crc32("\n".join(names).encode())
+        # Where the inner loop starts this voice's slot when these clips are its support set.
+        batch["voice_start"] = self.voice_start(model, clips)
         return batch
 
     @staticmethod

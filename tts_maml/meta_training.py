@@ -17,6 +17,7 @@ Why these two pieces, and nothing more:
   logging, checkpointing, evaluation and TensorBoard stay Coqui's.
 - coqui-tts-trainer wraps the model in DDP but calls it through ``ddp_model.module``, so DDP never
   averages gradients here; the meta-gradients are all-reduced by :mod:`tts_maml.distributed`.
+  Without GPUs it starts no process group at all: ``MamlTrainer`` starts the gloo one.
 - The Trainer has no hook to add entries to a checkpoint, hence the small ``MamlTrainer`` subclass.
 
 One count, N, the meta-steps done: ``checkpoint_N.pth`` and ``best_model_N.pth`` are written after
@@ -51,7 +52,7 @@ from trainer.io import keep_n_checkpoints, save_model
 from tts_maml.backbones import get_backbone
 from tts_maml.checkpoints import atomic_write, check_state_dict, load_checkpoint, remove_stale_temporaries
 from tts_maml.clips import screen_samples
-from tts_maml.distributed import all_reduce_sum, rank_and_world_size
+from tts_maml.distributed import all_reduce_sum, init_cpu_process_group, launched_world_size, rank_and_world_size, share_cores
 from tts_maml.episodes import Episode, EpisodeSampler
 from tts_maml.meta_learner import MetaLearner, TaskBatch
 
@@ -400,9 +401,23 @@ class MamlTrainer(Trainer):
 
     Everything else (output folder, config.json, ``checkpoint_N.pth`` / ``best_model.pth``,
     TensorBoard, ``--continue_path`` / ``--restore_path``, ``trainer.distribute``) is Coqui's.
+    Under ``python -m trainer.distribute`` without GPUs it starts the gloo process group that Coqui
+    starts only on GPUs, and each rank uses its share of the cores
+    (:func:`tts_maml.distributed.share_cores`).
     """
 
     _resumed_averages: Optional[Dict[str, Dict[str, Any]]] = None
+
+    @staticmethod
+    def setup_training_environment(args: Any, config: Any, gpu: Optional[int]) -> tuple:
+        """Coqui's set-up; with several ranks also the CPU process group and each rank's threads."""
+        use_cuda, num_gpus = Trainer.setup_training_environment(args=args, config=config, gpu=gpu)
+        world_size = launched_world_size() if args.use_ddp else 1
+        if world_size > 1:
+            if not use_cuda:
+                init_cpu_process_group(args.rank, world_size, config.distributed_url)
+            share_cores(world_size)
+        return use_cuda, num_gpus
 
     @staticmethod
     def init_training(args: Any, coqpit_overrides: List[str], config: Any = None) -> tuple:

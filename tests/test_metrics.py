@@ -49,3 +49,17 @@ def test_compare_resamples_and_reports_everything():
 def test_silence_has_no_voiced_frames():
     out = f0_errors(np.zeros(RATE, dtype=np.float32), voiced(200), RATE)
     assert out["voiced_frames"] == 0 and np.isnan(out["f0_rmse"])
+
+
+def test_voicing_is_pyins_decision_not_loudness():
+    """A tone then loud white noise: the tone's frames are voiced at its pitch, the noise's are not
+    (an RMS threshold would call the louder noise voiced)."""
+    from tts_maml.metrics import HOP, f0_track
+
+    tone = voiced(180, seconds=1.0)
+    noise = np.random.default_rng(0).uniform(-0.9, 0.9, RATE).astype(np.float32)
+    f0 = f0_track(np.concatenate([tone, noise]), RATE)
+    frames = RATE // HOP
+    tone_part, noise_part = f0[5 : frames - 5], f0[frames + 5 : 2 * frames - 5]
+    assert np.mean(tone_part > 0) > 0.9 and np.median(tone_part[tone_part > 0]) == pytest.approx(180, abs=5)
+    assert np.mean(noise_part > 0) < 0.1

@@ -3,7 +3,8 @@
 - :func:`mel_cepstral_distortion`: MCD in dB between the mel-cepstra (c1..c24) of the two clips,
   aligned with dynamic time warping; identical signals give 0.
 - :func:`f0_errors`: F0 RMSE and mean error (Hz) over frames voiced in both clips, on the same
-  DTW alignment; a tone shifted from 200 to 220 Hz gives 20 Hz.
+  DTW alignment; a tone shifted from 200 to 220 Hz gives 20 Hz. Voicing is pYIN's voiced/unvoiced
+  decision (:func:`f0_track`), not a loudness threshold, so loud noise is not "voiced".
 - speaker similarity: :func:`tts_maml.speaker_similarity.cosine` of Resemblyzer embeddings.
 
 Example:
@@ -15,7 +16,7 @@ Example:
     0.0
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -57,23 +58,25 @@ def mel_cepstral_distortion(reference: np.ndarray, synthesised: np.ndarray, samp
 
 
 def f0_track(wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """F0 per frame (Hz) with YIN, 0 where unvoiced (frames below 3% of the clip's peak RMS)."""
+    """F0 per frame (Hz) with pYIN (``librosa.pyin``), 0 where pYIN's voicing decision (its HMM over
+    voiced and unvoiced states) says unvoiced: breath, fricatives and noise are unvoiced however
+    loud they are."""
     import librosa
 
     wav = np.asarray(wav, dtype=np.float32)
-    f0 = librosa.yin(wav, fmin=FMIN, fmax=FMAX, sr=sample_rate, frame_length=1024, hop_length=HOP)
-    rms = librosa.feature.rms(y=wav, frame_length=1024, hop_length=HOP)[0]
-    n = min(len(f0), len(rms))
-    f0, rms = f0[:n], rms[:n]
-    return np.where(rms > 0.03 * rms.max(), f0, 0.0)
+    f0, voiced, _ = librosa.pyin(wav, fmin=FMIN, fmax=FMAX, sr=sample_rate, frame_length=1024, hop_length=HOP)
+    return np.where(voiced & np.isfinite(f0), f0, 0.0)
 
 
-def f0_errors(reference: np.ndarray, synthesised: np.ndarray, sample_rate: int) -> Dict[str, float]:
+def f0_errors(reference: np.ndarray, synthesised: np.ndarray, sample_rate: int,
+              reference_f0: Optional[np.ndarray] = None) -> Dict[str, float]:  # fmt: skip
     """``{"f0_rmse": Hz, "f0_mean_error": Hz, "voiced_frames": n}`` over frames voiced in both clips,
-    aligned by DTW on the mel-cepstra; NaN when no frame is voiced in both."""
+    aligned by DTW on the mel-cepstra; NaN when no frame is voiced in both. ``reference_f0``: the
+    reference's :func:`f0_track`, if already computed (pYIN takes about a second per clip)."""
     a, b = mel_cepstrum(reference, sample_rate), mel_cepstrum(synthesised, sample_rate)
     path = _dtw_path(a, b)
-    fa, fb = f0_track(reference, sample_rate), f0_track(synthesised, sample_rate)
+    fa = f0_track(reference, sample_rate) if reference_f0 is None else reference_f0
+    fb = f0_track(synthesised, sample_rate)
     ia = np.clip(path[:, 0], 0, len(fa) - 1)
     ib = np.clip(path[:, 1], 0, len(fb) - 1)
     x, y = fa[ia], fb[ib]
@@ -84,12 +87,14 @@ def f0_errors(reference: np.ndarray, synthesised: np.ndarray, sample_rate: int) 
     return {"f0_rmse": float(np.sqrt(np.mean(d**2))), "f0_mean_error": float(abs(np.mean(d))), "voiced_frames": int(voiced.sum())}
 
 
-def compare(reference: Tuple[np.ndarray, int], synthesised: Tuple[np.ndarray, int]) -> Dict[str, float]:
-    """MCD and F0 errors of a synthesised clip against the real one (resampled to the real clip's rate)."""
+def compare(reference: Tuple[np.ndarray, int], synthesised: Tuple[np.ndarray, int],
+            reference_f0: Optional[np.ndarray] = None) -> Dict[str, float]:  # fmt: skip
+    """MCD and F0 errors of a synthesised clip against the real one (resampled to the real clip's
+    rate); ``reference_f0`` as in :func:`f0_errors`."""
     import librosa
 
     ref, rate = reference
     syn, syn_rate = synthesised
     if syn_rate != rate:
         syn = librosa.resample(np.asarray(syn, dtype=np.float32), orig_sr=syn_rate, target_sr=rate)
-    return {"mcd": mel_cepstral_distortion(ref, syn, rate), **f0_errors(ref, syn, rate)}
+    return {"mcd": mel_cepstral_distortion(ref, syn, rate), **f0_errors(ref, syn, rate, reference_f0)}

@@ -1,119 +1,119 @@
-"""The ordinary-training baseline: the same model trained jointly on the same clips, no inner loop.
+"""The fine-tuning baseline: what a Coqui user would do instead of meta-learning.
 
-This is the comparison the MAML-for-TTS literature makes: the same architecture trained on the same
-speakers the ordinary way (every clip of a meta-batch's tasks in one loss, one gradient step), for
-the same number of steps, then adapted to a new voice exactly like the meta-learned model.
+Take the pre-trained multi-speaker model that the meta-learning started from (converted to one
+voice slot by ``tts-maml convert``), and fine-tune it on the same few clips with Adam, as Coqui's
+Trainer would (Adam, gradients clipped at the config's ``grad_clip``), at a learning rate chosen on
+the dev speakers. :func:`fine_tune` is that loop, over the same tensors and the same task loss
+as ``tts-maml adapt`` (the model's adapter selection, or any preset: ``generator`` for every
+weight), starting where ``tts-maml adapt`` starts (``MetaLearner.start_weights``: with
+``maml.voice_start = "d_vector"`` the voice slot starts from the support clips' d-vector).
+:func:`train_baseline` chooses the learning rate on the dev speakers; ``tts-maml evaluate``
+does the same choice itself unless it is given one.
 
 Example:
     >>> import torch
-    >>> from tts_maml.baseline import joint_step
-    >>> model = torch.nn.Linear(1, 1)
-    >>> loss = lambda params, batch: ((torch.func.functional_call(model, params, (batch,)) - 1) ** 2).mean()
-    >>> joint_step(model, loss, [torch.ones(2, 1)], torch.optim.SGD(model.parameters(), lr=0.1)) >= 0
-    True
+    >>> from types import SimpleNamespace
+    >>> from tts_maml.baseline import fine_tune
+    >>> from tts_maml.config import MamlConfig
+    >>> from tts_maml.meta_learner import MetaLearner
+    >>> model = torch.nn.Linear(1, 1, bias=False)
+    >>> loss = lambda params, x: ((torch.func.functional_call(model, params, (x,)) - 2 * x) ** 2).mean()
+    >>> loaded = SimpleNamespace(model=model, learner=MetaLearner(model, MamlConfig(), ["weight"], loss),
+    ...                          backbone=SimpleNamespace(task_loss=lambda m: loss), config=SimpleNamespace(grad_clip=0))
+    >>> fast = fine_tune(loaded, torch.ones(4, 1), steps=300, lr=0.05)
+    >>> round(float(fast["weight"]), 2)
+    2.0
 """
 
+import logging
+import math
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from tts_maml.inner_loop import NonFiniteError
+
+logger = logging.getLogger(__name__)
 
 
-def joint_step(
-    model: nn.Module,
-    task_loss: Callable[[Dict[str, Tensor], Any], Tensor],
-    batches: Sequence[Any],
-    optimizer: torch.optim.Optimizer,
-    grad_clip: float = 5.0,
-    parameters: Optional[Sequence[nn.Parameter]] = None,
-) -> float:
-    """One ordinary training step on the mean task loss of ``batches``; returns that loss.
+def fine_tune(
+    loaded: Any,
+    support: Any,
+    steps: int,
+    lr: float,
+    on_step: Optional[Callable[[int, Dict[str, Tensor]], None]] = None,
+) -> Dict[str, Tensor]:
+    """Fine-tune the adapted tensors of ``loaded`` (a :class:`tts_maml.adaptation.LoadedModel`) on
+    the ``support`` batch for ``steps`` Adam steps at ``lr``; returns the fast weights (detached).
 
-    Args:
-        model: the model (its live parameters are used).
-        task_loss: ``loss(params, batch)``, the same loss the meta-learner uses.
-        batches: one batch per task (support and query clips together).
-        optimizer: updates ``parameters``.
-        grad_clip: global gradient-norm clip (0: off).
-        parameters: the trained parameters (default: every parameter of ``model``).
+    The model's parameters are not changed (the tensors are fine-tuned as a ``{name: tensor}``
+    dict through ``functional_call``, as in adaptation). ``on_step(step, fast)`` is called after
+    each update. Raises :class:`tts_maml.inner_loop.NonFiniteError` on a non-finite loss or gradient.
     """
-    params = dict(model.named_parameters())
-    trained = list(parameters) if parameters is not None else list(model.parameters())
-    optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for batch in batches:
-        loss = task_loss({**params, **dict(model.named_buffers())}, batch) / len(batches)
+    model = loaded.model
+    base = {**{n: p.detach() for n, p in model.named_parameters()}, **dict(model.named_buffers())}
+    fast = {n: t.detach().clone().requires_grad_(True) for n, t in loaded.learner.start_weights(support).items()}
+    optimizer = torch.optim.Adam(list(fast.values()), lr=lr)
+    loss_fn = loaded.backbone.task_loss(model)
+    clip = getattr(loaded.config, "grad_clip", 0) or 0
+    clip = float(max(clip) if isinstance(clip, (list, tuple)) else clip)  # VITS: [discriminator, generator]
+    for step in range(1, steps + 1):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn({**base, **fast}, support)
+        if not torch.isfinite(loss):
+            raise NonFiniteError("fine-tuning loss", step)
         loss.backward()
-        total += float(loss.detach())
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(trained, grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total
+        norm = torch.nn.utils.clip_grad_norm_(list(fast.values()), clip if clip > 0 else math.inf)
+        if not torch.isfinite(norm):
+            raise NonFiniteError("fine-tuning gradient", step)
+        optimizer.step()
+        if on_step is not None:
+            on_step(step, {n: t.detach() for n, t in fast.items()})
+    return {n: t.detach() for n, t in fast.items()}
 
 
 def train_baseline(
-    meta_model: str,
+    model_path: str,
     config_path: str,
-    data_path: str,
+    corpus: str,
     out: str,
-    steps: Optional[int] = None,
-    seed: int = 0,
+    lrs: Sequence[float] = (1e-4, 3e-4, 1e-3, 3e-3),
+    steps: int = 200,
+    select_by: str = "speaker_similarity",
+    adapter_preset: Optional[str] = None,
+    held_out_speakers: Optional[int] = None,
+    shots: int = 5,
+    queries: int = 3,
+    device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,
-) -> str:
-    """Train the baseline for a meta-trained model: the same architecture and config, trained the
-    ordinary way on the same speakers (episodes of the same sampler, support and query clips in
-    one loss) for the same number of gradient evaluations: ``meta-steps x (inner_steps + 1)``
-    steps of one task-batch gradient each, unless ``steps`` is given.
+) -> Dict[str, Any]:
+    """Choose the baseline's learning rate on the dev speakers of ``corpus`` and write it to
+    ``out/baseline.json`` (the starting checkpoint and its sha256, the chosen rate, the dev score of
+    every rate); returns that record. ``tts-maml evaluate --baseline_lr`` takes the chosen rate.
 
-    Writes ``out/baseline.pth`` (a plain Coqui checkpoint, with the meta model's adapter names so
-    that ``tts-maml evaluate`` adapts the same tensors) and ``out/config.json``. Returns the
-    checkpoint path.
+    Every rate of ``lrs`` fine-tunes the starting checkpoint for ``steps`` Adam steps on each dev
+    speaker's ``shots`` support clips (seed 0), and is scored on ``queries`` unseen sentences by
+    ``select_by`` (``speaker_similarity`` of the synthesised speech, or ``query_loss``).
     """
     import json
     import os
 
-    from TTS.tts.configs.shared_configs import BaseDatasetConfig
-    from tqdm import tqdm
-
-    from tts_maml.backbones import get_backbone
-    from tts_maml.checkpoints import atomic_save, atomic_write_text, check_output_folder, load_checkpoint
-    from tts_maml.clips import screen_samples
-    from tts_maml.config import load_config
-    from tts_maml.episodes import EpisodeSampler
-    from tts_maml.recipes import load_samples
+    from tts_maml.checkpoints import atomic_write_text, check_output_folder, sha256_file
+    from tts_maml.evaluation import Subject, choose_baseline_lr, held_out_samples, make_episodes
+    from tts_maml.speaker_split import split_dev_test
 
     check_output_folder(out, overwrite)
-    config = load_config(config_path)
-    meta = load_checkpoint(meta_model).get("maml") or {}
-    if steps is None:
-        if "meta_steps_done" not in meta:
-            raise ValueError(f"{meta_model} does not say how many meta-steps it took: pass --steps")
-        steps = int(meta["meta_steps_done"]) * (config.maml.inner_steps + 1)
-    backbone = get_backbone(config)
-    torch.manual_seed(seed)
-    model = backbone.build_model().train()
-    samples = screen_samples(load_samples(BaseDatasetConfig(formatter="vctk", path=data_path)), config,
-                             model.tokenizer)  # fmt: skip
-    maml = config.maml
-    sampler = EpisodeSampler(samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed,
-                             held_out_tasks=maml.held_out_tasks, held_out_task_names=maml.held_out_task_names)  # fmt: skip
-    trained = [p for n, p in model.named_parameters() if n in set(backbone.meta_parameter_names(model))]
-    optimizer = torch.optim.Adam(trained, lr=maml.meta_lr)
-    loss = backbone.task_loss(model)
-    bar = tqdm(total=steps, desc="train-baseline", unit="step", disable=not progress)
-    with bar:
-        for step in range(steps):
-            episodes = sampler.sample(step, maml.meta_batch_size)
-            batches = [backbone.make_batch(model, e.support + e.query) for e in episodes]
-            value = joint_step(model, loss, batches, optimizer, grad_clip=maml.outer_grad_clip, parameters=trained)
-            bar.set_postfix(loss=f"{value:.3f}")
-            bar.update(1)
+    subject = Subject("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device)
+    samples = held_out_samples(corpus, held_out_speakers, seed=subject.loaded.config.maml.seed)
+    dev, _ = split_dev_test(s["speaker_name"] for s in samples)
+    if not dev:
+        raise ValueError(f"{corpus}: no dev speakers (the held-out speakers split into dev and test)")
+    choice = choose_baseline_lr(subject, make_episodes(samples, dev, [0], shots, queries), lrs, steps,
+                                select_by, progress)  # fmt: skip
+    record = {"model_path": os.path.abspath(model_path), "config_path": os.path.abspath(config_path),
+              "sha256": sha256_file(model_path), "optimizer": "adam", **subject.describe(), **choice}  # fmt: skip
     os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "baseline.pth")
-    atomic_save({"config": config.to_dict(), "model": model.state_dict(), "step": steps, "epoch": 0,
-                 "maml": {"baseline": {"steps": steps, "meta_model": os.path.abspath(meta_model)},
-                          "adapted": meta.get("adapted"), "backbone": backbone.name}}, path)  # fmt: skip
-    atomic_write_text(json.dumps(config.to_dict(), indent=4), os.path.join(out, "config.json"))
-    return path
+    atomic_write_text(json.dumps(record, indent=2), os.path.join(out, "baseline.json"))
+    return record

@@ -154,30 +154,43 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _numbers(text: str, kind: type, flag: str) -> list:
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected comma-separated numbers") from None
+
+
 def _train_baseline(args: argparse.Namespace) -> int:
     from tts_maml.baseline import train_baseline
 
-    path = train_baseline(args.meta_model, args.config_path, args.data_path, args.out, steps=args.steps,
-                          seed=args.seed, overwrite=args.overwrite, progress=not args.no_progress)  # fmt: skip
-    print(f"baseline checkpoint: {path}")
+    record = train_baseline(args.model_path, args.config_path, args.corpus, args.out,
+                            lrs=_numbers(args.lrs, float, "--lrs"), steps=args.steps, select_by=args.select_by,
+                            adapter_preset=args.adapter_preset, held_out_speakers=args.held_out_speakers,
+                            shots=args.shots, queries=args.queries, device=args.device, overwrite=args.overwrite,
+                            progress=not args.no_progress)  # fmt: skip
+    for v in record["lrs"].values():
+        print(f"lr {v['lr']:g}: dev speaker_similarity {v['speaker_similarity']:.3f}, dev query_loss "
+              f"{v['query_loss']:.3f}{' (diverged)' if v['diverged'] else ''}")  # fmt: skip
+    print(f"chosen on {len(record['speakers'])} dev speakers by {record['select_by']}: --baseline_lr {record['chosen']:g} "
+          f"({os.path.join(args.out, 'baseline.json')})")  # fmt: skip
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from tts_maml.evaluation import evaluate
 
-    models = {}
-    for item in args.models:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"--models {item!r}: expected NAME=CHECKPOINT")
-        models[name] = path
     results = evaluate(
-        models, args.held_out, args.out, shots=args.shots, steps=[int(s) for s in args.steps.split(",")],
-        seeds=[int(s) for s in args.seeds.split(",")], queries=args.queries, lr=args.lr, device=args.device,
-        overwrite=args.overwrite, progress=not args.no_progress,
+        args.model_path, args.config_path, args.corpus, args.out, baseline_model_path=args.baseline_model_path,
+        baseline_config_path=args.baseline_config_path, baseline_lr=args.baseline_lr,
+        baseline_lrs=_numbers(args.baseline_lrs, float, "--baseline-lrs"), baseline_select_by=args.baseline_select_by,
+        baseline_adapter_preset=args.baseline_adapter_preset, held_out_speakers=args.held_out_speakers,
+        shots=args.shots, queries=args.queries, steps=_numbers(args.steps, int, "--steps"), seeds=args.seeds,
+        reference_step=args.reference_step, lr=args.lr, device=args.device, overwrite=args.overwrite,
+        progress=not args.no_progress,
     )  # fmt: skip
-    print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements)")
+    print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements on "
+          f"{len(results['speakers']['test'])} test speakers)")  # fmt: skip
     return 0
 
 
@@ -312,38 +325,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-chars", type=int, default=1000, help="longest text a request may send (default 1000)")
     p.set_defaults(func=_serve)
 
+    held_help = "for a corpus without a held_out/ folder: the recipe's --held-out-speakers (drawn with maml.seed)"
     p = sub.add_parser(
         "train-baseline",
-        help="train the ordinary (joint) multi-speaker baseline of a meta-trained model",
-        description="Train the same architecture the ordinary way on the same speakers and episodes, for the "
-        "same number of gradient evaluations as the meta-training (meta-steps x (inner_steps + 1)).",
+        help="choose the fine-tuning baseline's learning rate on the dev speakers",
+        description="The baseline is the pre-trained model the meta-learning started from, fine-tuned on a new "
+        "speaker's clips with Adam. For every rate of --lrs, fine-tune it for --steps steps on each dev speaker of "
+        "--corpus (the first half of its held-out speakers, tts_maml.speaker_split) and score unseen sentences; "
+        "write OUT/baseline.json with the chosen rate (tts-maml evaluate --baseline_lr takes it).",
     )
-    p.add_argument("--meta_model", "--meta-model", required=True, help="the meta-trained checkpoint")
+    p.add_argument("--model_path", "--model-path", required=True,
+                   help="the starting checkpoint: the converted pre-trained model (tts-maml convert's model.pth)")  # fmt: skip
     p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
-    p.add_argument("--data-path", required=True, help="the training corpus (VCTK layout)")
-    p.add_argument("--out", required=True, help="output folder: baseline.pth + config.json")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: matched gradient evaluations)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) whose held-out speakers give the dev set")
+    p.add_argument("--out", required=True, help="output folder: baseline.json")
+    p.add_argument("--lrs", default="1e-4,3e-4,1e-3,3e-3", help="Adam learning rates to try (default 1e-4,3e-4,1e-3,3e-3)")
+    p.add_argument("--steps", type=int, default=200, help="fine-tuning steps (default 200)")
+    p.add_argument("--select-by", choices=["speaker_similarity", "query_loss"], default="speaker_similarity",
+                   help="what picks the rate, after --steps steps (default speaker_similarity)")  # fmt: skip
+    p.add_argument("--adapter-preset", default=None,
+                   help="fine-tune this preset (generator: every weight; default: the config's selection)")  # fmt: skip
+    p.add_argument("--held-out-speakers", type=int, default=None, help=held_help)
+    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
+    p.add_argument("--queries", type=int, default=3, help="unseen query sentences per speaker (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train_baseline)
 
     p = sub.add_parser(
         "evaluate",
-        help="adapt each model to held-out speakers and measure loss, MCD, speaker similarity and F0 per step",
-        description="For every held-out speaker and model: adapt on --shots clips and, at every listed step, "
-        "measure the query loss, MCD (DTW), Resemblyzer speaker similarity and F0 errors on unseen clips. "
-        "Writes results.json, one PNG per metric and report.md.",
+        help="the meta-learned model against fine-tuning, on test speakers: similarity, loss, MCD, F0 per step",
+        description="Split the held-out speakers of --corpus into dev and test (tts_maml.speaker_split). On every "
+        "test speaker and seed: adapt the meta-learned model exactly as tts-maml adapt does, and fine-tune the "
+        "baseline (Adam, learning rate chosen on the dev speakers) on the same --shots clips; at every listed step "
+        "measure speaker similarity of synthesised unseen sentences, the query loss, MCD (DTW) and F0 errors, with "
+        "95% intervals over test speakers, beside the floor and ceiling of real clips. Writes results.json, one "
+        "PNG per metric and report.md.",
     )
-    p.add_argument("--models", nargs="+", required=True, help="NAME=CHECKPOINT (config.json beside it), one or more")
-    p.add_argument("--held-out", required=True, help="held-out speakers, VCTK layout (e.g. CORPUS/held_out)")
-    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
-    p.add_argument("--steps", default=",".join(map(str, (0, 1, 2, 5, 10, 20, 50, 100))), help="steps to measure")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds of the support/query split (default 0)")
-    p.add_argument("--queries", type=int, default=3, help="unseen query clips per speaker (default 3)")
-    p.add_argument("--lr", type=float, default=None, help="inner learning rate for every model (default: each model's)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--model_path", "--model-path", required=True, help="the meta-learned checkpoint")
+    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) with held-out speakers (its held_out/ folder)")
     p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--baseline_model_path", "--baseline-model-path", default=None,
+                   help="the baseline's starting checkpoint: the converted pre-trained model (default: no baseline)")  # fmt: skip
+    p.add_argument("--baseline_config_path", "--baseline-config-path", default=None, help="its config.json")
+    p.add_argument("--baseline_lr", "--baseline-lr", type=float, default=None,
+                   help="the baseline's Adam rate (default: chosen on the dev speakers, as train-baseline does)")  # fmt: skip
+    p.add_argument("--baseline-lrs", default="1e-4,3e-4,1e-3,3e-3", help="rates to choose from (default 1e-4,3e-4,1e-3,3e-3)")
+    p.add_argument("--baseline-select-by", choices=["speaker_similarity", "query_loss"], default="speaker_similarity",
+                   help="what picks the baseline's rate on the dev speakers (default speaker_similarity)")  # fmt: skip
+    p.add_argument("--baseline-adapter-preset", default=None,
+                   help="fine-tune this preset (generator: every weight; default: the baseline config's selection)")  # fmt: skip
+    p.add_argument("--held-out-speakers", type=int, default=None, help=held_help)
+    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
+    p.add_argument("--queries", type=int, default=3, help="unseen query sentences per speaker (default 3)")
+    p.add_argument("--steps", default="0,5,10,20,50,100,200", help="steps to measure (default 0,5,10,20,50,100,200)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1: support/query split and synthesis noise (default 3)")
+    p.add_argument("--reference-step", type=int, default=5,
+                   help="the meta model's step the baseline must match, for the steps ratio (default 5)")  # fmt: skip
+    p.add_argument("--lr", type=float, default=None, help="the meta model's inner learning rate (default: its own)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)

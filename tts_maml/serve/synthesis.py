@@ -24,7 +24,6 @@ Example:
 """
 
 import io
-import logging
 import threading
 import uuid
 from typing import Dict, List, Optional
@@ -34,8 +33,6 @@ import torch
 from torch import Tensor
 
 from tts_maml.serve.library import LoadedVoice, VoiceLibrary
-
-logger = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 

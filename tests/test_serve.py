@@ -289,3 +289,20 @@ def test_glow_tts_voices_are_brought_into_inference_form(tmp_path):
     for name in ("gina", "hugo", "gina"):
         assert synth.speak(name, TEXT, seed=3) == coqui(name, TEXT, 3), name
 
+
+
+@pytest.mark.slow
+def test_voices_written_by_adapt_are_served_as_tts_speaks_them(meta_trained, adapt_corpus, tmp_path):
+    from tts_maml.adaptation import adapt
+
+    checkpoint, config = meta_trained
+    (tmp_path / "voices").mkdir()
+    for speaker in adapt_corpus.held_out_speakers:
+        clips = os.path.join(adapt_corpus.out, "held_out", "wav48_silence_trimmed", speaker)
+        adapt(checkpoint, config, clips, str(tmp_path / speaker), steps=2, name=speaker, progress=False)
+        shutil.copy(tmp_path / speaker / "voice.pth", tmp_path / "voices" / f"{speaker}.pth")
+    synth = MultiVoiceSynthesizer(checkpoint, config, str(tmp_path / "voices"))
+    assert synth.library.names() == sorted(adapt_corpus.held_out_speakers) and not synth.library.refused
+    coqui = coqui_speaker(tmp_path, adapt_corpus.held_out_speakers)
+    for speaker in adapt_corpus.held_out_speakers * 2:
+        assert synth.speak(speaker, TEXT, seed=1) == coqui(speaker, TEXT, 1), speaker

@@ -3,13 +3,14 @@ each rank with its share of the cores, against one process doing the whole meta-
 
     .venv/bin/python benchmarks/distributed_cpu.py [--steps 4] [--tasks 4] [--ranks 2]
 
-Three real MamlTrainer runs of the same meta-training (tiny VITS, a meta-batch of --tasks tasks x
+Four real MamlTrainer runs of the same meta-training (tiny VITS, a meta-batch of --tasks tasks x
 3 inner steps on 5 clips + 5 query clips), measured side by side in this one run:
 
-1. one process, the whole meta-batch, one thread per core;
-2. --ranks ranks through ``trainer.distribute`` (each does tasks / ranks tasks), with tts_maml's
+1. one process, the whole meta-batch, one thread per core (the reference of the ratios);
+2. the same with one thread (a reference that other load on the machine disturbs less);
+3. --ranks ranks through ``trainer.distribute`` (each does tasks / ranks tasks), with tts_maml's
    default threads: cores / ranks per rank;
-3. the same, with ``OMP_NUM_THREADS=<cores>``: every rank takes every core (the threads each rank
+4. the same, with ``OMP_NUM_THREADS=<cores>``: every rank takes every core (the threads each rank
    took before tts_maml shared the cores).
 
 The time of a meta-step is its median over the run, the first (warm-up) left out; for several
@@ -115,10 +116,11 @@ def main():
 
     runs = [
         ("1 process, whole meta-batch", [sys.executable, script], n),
+        ("1 process, whole meta-batch, 1 thread", [sys.executable, script], 1),
         (f"{args.ranks} ranks, cores / ranks threads each (default)", launch(), None),
         (f"{args.ranks} ranks, OMP_NUM_THREADS={n}: every core each", launch(), n),
     ]
-    rows, base = [], None
+    rows, base, load = [], None, os.getloadavg()[0]
     for name, command, threads in runs:
         records = measure(command, threads, corpus, args)
         if len(records) != (1 if command[1] == script else args.ranks):
@@ -128,7 +130,8 @@ def main():
         r = records[0]
         rows.append([name, r["world_size"], r["tasks_per_rank"], r["threads"], f"{seconds:.2f}", f"{seconds / base:.2f}"])
     print(f"tiny VITS, meta-batch of {args.tasks} tasks x (3 inner steps on 5 clips + 5 query clips), {n} CPU cores, "
-          f"median of {args.steps - 1} meta-steps (after 1 warm-up)")  # fmt: skip
+          f"median of {args.steps - 1} meta-steps (after 1 warm-up); load average {load:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")  # fmt: skip
     table(["run", "ranks", "tasks per rank", "threads per rank", "seconds per meta-step", "ratio to 1 process"], rows)
 
 

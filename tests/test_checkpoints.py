@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from tts_maml.checkpoints import atomic_save, atomic_write, atomic_write_text
+from tts_maml.checkpoints import atomic_save, atomic_write, atomic_write_text, remove_stale_temporaries
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
@@ -29,3 +29,14 @@ def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         atomic_write(str(tmp_path / "x.pth"), fail)
     assert os.listdir(tmp_path) == []
+
+
+
+def test_stale_temporaries_of_a_killed_save_are_removed_and_nothing_else(tmp_path):
+    stale = [".best_model.pth.k2j3h4_x.tmp", ".checkpoint_4.pth.0123456789abcdef.tmp"]  # mkstemp's, token_hex's
+    kept = ["checkpoint_2.pth", "best_model_2.pth", "best_model.pth", ".hidden.pth", "notes.tmp",
+            ".config.json.0123456789abcdef.tmp"]  # fmt: skip
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert remove_stale_temporaries(str(tmp_path)) == stale
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)

@@ -122,7 +122,8 @@ def set_epochs(run_folder, epochs):
 def test_one_numbering_and_continuing_for_more_epochs(tmp_path, phoneme_cache, samples, caplog):
     """checkpoint_N, best_model_N, TensorBoard steps and meta_steps_done say the same N; a finished
     1-epoch run continued with epochs=2 runs exactly the second epoch (the same episodes, the same
-    final weights bit for bit as the 2-epoch run) and removes the stale temporary file of a killed save."""
+    final weights bit for bit as the 2-epoch run), after removing the stale temporary file of a killed
+    save and finishing a best-model save killed before its copy to best_model.pth."""
     whole = []
     config = tiny_config(VitsBackbone, tmp_path / "a", phoneme_cache, steps_per_epoch=2, epochs=2)
     torch.manual_seed(0)  # the same initial weights in both runs
@@ -136,6 +137,7 @@ def test_one_numbering_and_continuing_for_more_epochs(tmp_path, phoneme_cache, s
     set_epochs(out, 2)
     stale = os.path.join(out, ".checkpoint_3.pth.0123456789abcdef.tmp")
     open(stale, "wb").close()
+    os.remove(os.path.join(out, "best_model.pth"))  # as if killed between best_model_2.pth and its copy
     resumed = []
     with caplog.at_level("WARNING", logger="tts_maml.meta_training"):
         run(tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, steps_per_epoch=2, epochs=2), *samples,
@@ -143,6 +145,7 @@ def test_one_numbering_and_continuing_for_more_epochs(tmp_path, phoneme_cache, s
     assert [s for s, _ in whole] == [0, 1, 2, 3] and [s for s, _ in first] == [0, 1]
     assert [s for s, _ in resumed] == [2, 3] and first + resumed == whole
     assert not os.path.exists(stale) and os.path.basename(stale) in caplog.text
+    assert "best_model.pth: copying best_model_2.pth" in caplog.text
     files, expected = pth_files(out), pth_files(uninterrupted)
     assert sorted(files) == sorted(expected) == ["best_model.pth", "best_model_4.pth", "checkpoint_1.pth",
                                                  "checkpoint_2.pth", "checkpoint_3.pth", "checkpoint_4.pth"]  # fmt: skip

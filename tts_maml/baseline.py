@@ -99,21 +99,25 @@ def train_baseline(
     """
     import json
     import os
+    import tempfile
 
     from tts_maml.checkpoints import atomic_write_text, check_output_folder, sha256_file
     from tts_maml.evaluation import Subject, choose_baseline_lr, held_out_samples, make_episodes
     from tts_maml.speaker_split import split_dev_test
 
     check_output_folder(out, overwrite)
-    subject = Subject("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device)
-    samples = held_out_samples(corpus, held_out_speakers, seed=subject.loaded.config.maml.seed)
-    dev, _ = split_dev_test(s["speaker_name"] for s in samples)
-    if not dev:
-        raise ValueError(f"{corpus}: no dev speakers (the held-out speakers split into dev and test)")
-    choice = choose_baseline_lr(subject, make_episodes(samples, dev, [0], shots, queries), lrs, steps,
-                                select_by, progress)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="tts_maml_baseline_") as work:  # the dev clips' phonemes
+        subject = Subject("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device,
+                          phoneme_cache=work)  # fmt: skip
+        samples = held_out_samples(corpus, held_out_speakers, seed=subject.loaded.config.maml.seed)
+        dev, _ = split_dev_test(s["speaker_name"] for s in samples)
+        if not dev:
+            raise ValueError(f"{corpus}: no dev speakers (the held-out speakers split into dev and test)")
+        choice = choose_baseline_lr(subject, make_episodes(samples, dev, [0], shots, queries), lrs, steps,
+                                    select_by, progress)  # fmt: skip
     record = {"model_path": os.path.abspath(model_path), "config_path": os.path.abspath(config_path),
               "sha256": sha256_file(model_path), "optimizer": "adam", **subject.describe(), **choice}  # fmt: skip
+    record.pop("inner_lr")  # the inner loop's rate, not the baseline's
     os.makedirs(out, exist_ok=True)
     atomic_write_text(json.dumps(record, indent=2), os.path.join(out, "baseline.json"))
     return record

@@ -48,6 +48,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence
@@ -175,13 +176,18 @@ def make_episodes(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], se
                   queries: int, cache: Optional[Dict[str, np.ndarray]] = None) -> List[Episode]:  # fmt: skip
     """The episodes of ``speakers`` x ``seeds``: support/query split drawn from ``(seed, speaker)``;
     the centroid is the mean Resemblyzer embedding of the speaker's clips other than the query
-    clips. ``cache`` keeps embeddings by file across calls."""
+    clips. ``cache`` keeps embeddings and F0 tracks by file across calls."""
     cache = {} if cache is None else cache
 
     def embedding(path: str) -> np.ndarray:
         if path not in cache:
             cache[path] = embed_file(path)
         return cache[path]
+
+    def pitch(path: str, wav: np.ndarray, rate: int) -> np.ndarray:
+        if "f0:" + path not in cache:
+            cache["f0:" + path] = f0_track(wav, rate)
+        return cache["f0:" + path]
 
     episodes = []
     for seed in seeds:
@@ -197,7 +203,7 @@ def make_episodes(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], se
             episodes.append(Episode(
                 seed=seed, speaker=speaker, support=[clips[i] for i in order[:shots]], query=query,
                 centroid=np.mean([embedding(c["audio_file"]) for c in rest], axis=0), reals=reals,
-                real_f0=[f0_track(w, r) for w, r in reals],
+                real_f0=[pitch(c["audio_file"], w, r) for c, (w, r) in zip(query, reals)],
                 real_embeddings=[embedding(c["audio_file"]) for c in query],
             ))  # fmt: skip
     return episodes
@@ -225,12 +231,17 @@ class Subject:
         lr: the inner learning rate for :meth:`MetaLearner.adapt` (default: the model's own).
         adapter_preset: adapt this preset instead of the model's own selection.
         device: ``"cpu"`` or ``"cuda"``.
+        phoneme_cache: where the phonemes of the evaluated clips are cached (as ``tts-maml adapt``
+            does, not in the training run's cache); default: the config's.
     """
 
     def __init__(self, name: str, model_path: str, config_path: str, lr: Optional[float] = None,
-                 adapter_preset: Optional[str] = None, device: str = "cpu") -> None:  # fmt: skip
+                 adapter_preset: Optional[str] = None, device: str = "cpu",
+                 phoneme_cache: Optional[str] = None) -> None:  # fmt: skip
         self.name = name
         self.loaded: LoadedModel = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
+        if phoneme_cache is not None:
+            self.loaded.config.phoneme_cache_path = phoneme_cache
         self.model = self.loaded.model
         self.model.to(torch.device(device)).eval()
         if self.loaded.learner.inner_lrs is not None:
@@ -402,19 +413,37 @@ def evaluate(
             baseline config's own selection.
         held_out_speakers: for a corpus without a ``held_out/`` folder (see :func:`held_out_samples`).
         shots, queries: support and query clips per episode.
-        steps: the step counts measured (0 = before adaptation).
+        steps: the step counts measured (0 = before adaptation; 0 and ``reference_step`` are added).
         seeds: the number of seeds (0..seeds-1).
         reference_step: the meta model's step that the baseline has to match.
         lr: the meta model's inner learning rate (default: its own).
         device, overwrite, progress: as in ``tts-maml adapt``.
     """
-    steps = sorted(set(int(s) for s in steps) | {0})
+    steps = sorted(set(int(s) for s in steps) | {0, int(reference_step)})
+    if steps[0] < 0:
+        raise ValueError(f"--steps and --reference-step must be >= 0, got {steps[0]}")
     if (baseline_model_path is None) != (baseline_config_path is None):
         raise ValueError("--baseline_model_path and --baseline_config_path go together")
     if seeds < 1 or shots < 1 or queries < 1:
         raise ValueError(f"--seeds, --shots and --queries must be >= 1, got {seeds}, {shots}, {queries}")
     check_output_folder(out, overwrite)
-    meta = Subject("meta", model_path, config_path, lr=lr, device=device)
+    with tempfile.TemporaryDirectory(prefix="tts_maml_evaluate_") as work:
+        results = _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr,
+                            baseline_lrs, baseline_select_by, baseline_adapter_preset, held_out_speakers, shots,
+                            queries, steps, seeds, reference_step, lr, device, progress, work)  # fmt: skip
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
+    for metric in METRICS:
+        _plot(results, metric, os.path.join(out, f"{metric}.png"))
+    atomic_write_text(report_markdown(results), os.path.join(out, "report.md"))
+    return results
+
+
+def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,
+              baseline_select_by, baseline_adapter_preset, held_out_speakers, shots, queries, steps, seeds,
+              reference_step, lr, device, progress, work) -> Dict[str, Any]:  # fmt: skip
+    # evaluate() without the output files; ``work`` holds the phonemes of the evaluated clips.
+    meta = Subject("meta", model_path, config_path, lr=lr, device=device, phoneme_cache=work)
     samples = held_out_samples(corpus, held_out_speakers, seed=meta.loaded.config.maml.seed)
     dev, test = split_dev_test(s["speaker_name"] for s in samples)
     if not test:
@@ -435,7 +464,7 @@ def evaluate(
     del meta
     if baseline_model_path is not None:
         base = Subject("baseline", baseline_model_path, baseline_config_path, adapter_preset=baseline_adapter_preset,
-                       device=device)  # fmt: skip
+                       device=device, phoneme_cache=work)  # fmt: skip
         if baseline_lr is None:
             if not dev:
                 raise ValueError(f"{corpus}: no dev speakers to choose the baseline's learning rate on; pass --baseline_lr")
@@ -446,7 +475,7 @@ def evaluate(
             choice = {"chosen": float(baseline_lr), "given": True}
         results["baseline_lr_choice"] = choice
         results["models"]["baseline"] = {"model_path": os.path.abspath(baseline_model_path), **base.describe(),
-                                         "optimizer": "adam", "lr": float(baseline_lr)}  # fmt: skip
+                                         "optimizer": "adam", "lr": float(baseline_lr), "inner_lr": None}  # fmt: skip
         rows += base.run(test_episodes, steps, fine_tune_lr=baseline_lr, progress=progress)
     results["runs"] = rows
     results["summary"] = summarise(rows, steps)
@@ -454,11 +483,6 @@ def evaluate(
     results["warnings"] = _shortfalls(len(test), seeds)
     for w in results["warnings"]:
         logger.warning(w)
-    os.makedirs(out, exist_ok=True)
-    atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
-    for metric in METRICS:
-        _plot(results, metric, os.path.join(out, f"{metric}.png"))
-    atomic_write_text(report_markdown(results), os.path.join(out, "report.md"))
     return results
 
 
@@ -467,7 +491,7 @@ def _shortfalls(test_speakers: int, seeds: int) -> List[str]:
     if test_speakers < MIN_TEST_SPEAKERS:
         notes.append(f"only {test_speakers} test speakers (the protocol asks for at least {MIN_TEST_SPEAKERS})")
     if seeds < MIN_SEEDS:
-        notes.append(f"only {seeds} seeds (the protocol asks for at least {MIN_SEEDS})")
+        notes.append(f"only {seeds} seed{'s' if seeds != 1 else ''} (the protocol asks for at least {MIN_SEEDS})")
     return notes
 
 
@@ -548,7 +572,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
                 said = f"{m['baseline_steps']} steps (ratio {m['ratio']:g})"
             lines.append(f"- {metric}: meta at step {m['reference_step']} = {m['meta_at_reference']:.3f}; baseline: {said}")
         lines.append("  (the first listed step count at which the baseline's mean is as good; an upper bound)")
-    lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity.", ""]
+    lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
+              "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]
     lines += [f"![{m}]({m}.png)" for m in METRICS]
     return "\n".join(lines) + "\n"
 

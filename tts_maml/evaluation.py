@@ -257,7 +257,8 @@ class Subject:
                 "adapted_values": int(sum(self.params[n].numel() for n in self.loaded.adapted)),
                 "inner_lr": self.loaded.lr, "voice_start": self.loaded.config.maml.voice_start}  # fmt: skip
 
-    def trajectory(self, episode: Episode, steps: Sequence[int], fine_tune_lr: Optional[float] = None) -> Dict[int, Any]:
+    def trajectory(self, episode: Episode, steps: Sequence[int],
+                   fine_tune_lr: Optional[float] = None) -> Dict[int, Any]:  # fmt: skip
         """``{step: fast weights}`` at the listed ``steps`` (step 0: ``start_weights`` of the support
         batch): by the model's own inner loop, or by Adam at ``fine_tune_lr`` (the baseline). A
         step after a divergence maps to None."""
@@ -283,7 +284,8 @@ class Subject:
             logger.warning("%s diverged on %s (seed %d): %s", self.name, episode.speaker, episode.seed, e)
         return kept
 
-    def measure(self, episode: Episode, fast: Optional[Dict[str, torch.Tensor]], synthesise: bool = True) -> Dict[str, float]:
+    def measure(self, episode: Episode, fast: Optional[Dict[str, torch.Tensor]],
+                synthesise: bool = True) -> Dict[str, float]:  # fmt: skip
         """The query loss and (with ``synthesise``) the synthesis measures of ``fast`` on the query
         clips; NaN everywhere for a diverged step (``fast`` None)."""
         if fast is None:
@@ -333,8 +335,8 @@ def choose_baseline_lr(subject: Subject, episodes: Sequence[Episode], lrs: Seque
     for lr in tqdm(lrs, desc="baseline lr on dev speakers", unit="lr", disable=not progress):
         rows = [subject.measure(e, subject.trajectory(e, [0, steps], fine_tune_lr=lr)[steps]) for e in episodes]
         diverged = any(not math.isfinite(r["query_loss"]) for r in rows)
-        table[repr(float(lr))] = {"lr": float(lr), "diverged": diverged,
-                                  **{k: float(np.nanmean([r[k] for r in rows])) for k in ("speaker_similarity", "query_loss")}}  # fmt: skip
+        means = {k: float(np.nanmean([r[k] for r in rows])) for k in ("speaker_similarity", "query_loss")}
+        table[repr(float(lr))] = {"lr": float(lr), "diverged": diverged, **means}
     usable = [v for v in table.values() if not v["diverged"]]
     if not usable:
         raise ValueError(f"the baseline diverged at every learning rate of {list(lrs)} on the dev speakers")
@@ -354,7 +356,8 @@ def summarise(rows: Sequence[Dict[str, Any]], steps: Sequence[int]) -> Dict[str,
     for name in dict.fromkeys(r["model"] for r in rows):
         summary[name] = {}
         for metric in METRICS:
-            per_step = [speaker_interval([r for r in rows if r["model"] == name and r["step"] == s], metric) for s in steps]
+            mine = [r for r in rows if r["model"] == name]
+            per_step = [speaker_interval([r for r in mine if r["step"] == s], metric) for s in steps]
             summary[name][metric] = {k: [p[k] for p in per_step] for k in ("mean", "low", "high", "n")}
     return summary
 
@@ -371,7 +374,8 @@ def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step
     for metric in ("speaker_similarity", "query_loss"):
         target = summary[meta][metric]["mean"][steps.index(reference_step)]
         better = (lambda v: v <= target) if metric in LOWER_IS_BETTER else (lambda v: v >= target)  # noqa: E731
-        reached = next((s for s, v in zip(steps, summary[baseline][metric]["mean"]) if math.isfinite(v) and better(v)), None)
+        curve = zip(steps, summary[baseline][metric]["mean"])
+        reached = next((s for s, v in curve if math.isfinite(v) and better(v)), None)
         out[metric] = {"meta_at_reference": target, "reference_step": reference_step, "baseline_steps": reached,
                        "ratio": None if reached is None else reached / reference_step, "max_step": steps[-1]}  # fmt: skip
     return out
@@ -467,7 +471,8 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
                        device=device, phoneme_cache=work)  # fmt: skip
         if baseline_lr is None:
             if not dev:
-                raise ValueError(f"{corpus}: no dev speakers to choose the baseline's learning rate on; pass --baseline_lr")
+                raise ValueError(f"{corpus}: no dev speakers to choose the baseline's learning rate on; "
+                                 "pass --baseline_lr")  # fmt: skip
             dev_episodes = make_episodes(samples, dev, [0], shots, queries, cache)
             choice = choose_baseline_lr(base, dev_episodes, baseline_lrs, steps[-1], baseline_select_by, progress)
             baseline_lr = choice["chosen"]
@@ -549,7 +554,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
                      f"{model['adapted_values']:,} values adapted{extra})")  # fmt: skip
     choice = results.get("baseline_lr_choice")
     if choice and not choice.get("given"):
-        lines += ["", f"Baseline learning rate chosen on the dev speakers (seed {', '.join(map(str, choice['seeds']))}), by "
+        seeds = ", ".join(map(str, choice["seeds"]))
+        lines += ["", f"Baseline learning rate chosen on the dev speakers (seed {seeds}), by "
                   f"{choice['select_by']} after {choice['steps']} steps: **{choice['chosen']:g}**.", "",
                   "| lr | dev speaker_similarity | dev query_loss |", "|---:|---:|---:|"]  # fmt: skip
         for v in choice["lrs"].values():
@@ -570,7 +576,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
                 said = f"not reached within {m['max_step']} steps (ratio > {m['max_step'] / m['reference_step']:g})"
             else:
                 said = f"{m['baseline_steps']} steps (ratio {m['ratio']:g})"
-            lines.append(f"- {metric}: meta at step {m['reference_step']} = {m['meta_at_reference']:.3f}; baseline: {said}")
+            meta_value = f"meta at step {m['reference_step']} = {m['meta_at_reference']:.3f}"
+            lines.append(f"- {metric}: {meta_value}; baseline: {said}")
         lines.append("  (the first listed step count at which the baseline's mean is as good; an upper bound)")
     lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
               "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]

@@ -517,6 +517,7 @@ def _plot(results: Dict[str, Any], metric: str, path: str) -> None:
             if math.isfinite(results[key]["mean"]):
                 ax.axhline(results[key]["mean"], color="grey", linestyle=style, label=f"{key} (real clips)")
     ax.set_xscale("symlog", linthresh=1)
+    ax.set_xticks(steps, [str(s) for s in steps])
     ax.set_xlabel("adaptation steps")
     ax.set_ylabel(metric.replace("_", " "))
     ax.legend()

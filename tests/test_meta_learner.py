@@ -262,3 +262,38 @@ def test_unknown_adapted_name_is_refused():
     model = make_model()
     with pytest.raises(ValueError, match="'9.weight'"):
         MetaLearner(model, MamlConfig(), ["9.weight"], make_loss(model))
+
+
+def _dict_tasks(start):
+    """The toy tasks with dict batches whose support set starts ``2.bias`` at ``start``."""
+    out = []
+    for t in tasks(2):
+        support = {"xy": t.support, "voice_start": {"2.bias": torch.tensor([start], dtype=torch.float64)}}
+        out.append(TaskBatch(t.task, support, {"xy": t.query}))
+    return out
+
+
+def test_a_task_starts_its_voice_tensor_from_its_support_set_and_no_meta_gradient_reaches_it():
+    model = make_model()
+    toy = make_loss(model)
+    config = MamlConfig(algorithm="maml", inner_steps=2, inner_lr=LR, inner_grad_clip=0, outer_grad_clip=0)
+    ml = MetaLearner(model, config, ADAPTED, lambda params, batch: toy(params, batch["xy"]))
+    task_list = _dict_tasks(5.0)
+    assert ml.start_weights(task_list[0].support)["2.bias"].item() == 5.0
+    assert ml.adapt(task_list[0].support, steps=0).fast["2.bias"].item() == 5.0
+    # The second-order meta-gradient runs through the started tensor: the shared initialisation of
+    # `2.bias` gets none (every task replaces it), every other parameter gets one.
+    ml.meta_gradient(task_list, step=0)
+    grads = grads_of(model)
+    assert "2.bias" not in grads or torch.count_nonzero(grads["2.bias"]) == 0
+    assert all(torch.count_nonzero(grads[n]) > 0 for n in BASE + ["2.weight"])
+
+
+def test_metasgd_rates_below_zero_are_used_as_zero():
+    model, ml = learner("metasgd", steps=1)
+    with torch.no_grad():
+        ml.inner_lrs.as_dict()["2.weight"].fill_(-1.0)
+    before = dict(model.named_parameters())["2.weight"].detach().clone()
+    fast = ml.adapt(tasks(1)[0].support, steps=1).fast
+    assert torch.equal(fast["2.weight"], before)
+    assert not torch.equal(fast["2.bias"], dict(model.named_parameters())["2.bias"].detach())

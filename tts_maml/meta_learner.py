@@ -79,6 +79,8 @@ class MetaStepStats:
         meta_loss: mean query loss after adaptation over this rank's used tasks (nan if none).
         query_before: mean query loss at the initial weights (adaptation gain = before - after).
         support_losses: mean support loss before each inner step.
+        inner_grad_norms: mean global L2 norm of the support gradient at each inner step, before
+            clipping (what ``inner_grad_clip`` is measured against).
         tasks_used: tasks that contributed to the meta-gradient, over all ranks.
         skipped_tasks: names of this rank's skipped tasks (non-finite loss or gradient).
         skipped_step: True when the meta-step was not applied.
@@ -93,6 +95,7 @@ class MetaStepStats:
     meta_loss: float = math.nan
     query_before: float = math.nan
     support_losses: List[float] = field(default_factory=list)
+    inner_grad_norms: List[float] = field(default_factory=list)
     tasks_used: int = 0
     skipped_tasks: List[str] = field(default_factory=list)
     skipped_step: bool = False
@@ -191,7 +194,9 @@ class MetaLearner:
         for name, value in (overrides or {}).items():
             if name not in init:
                 raise ValueError(f"the task starts {name!r} from its clips, but the inner loop does not adapt it")
-            init[name] = value
+            # A leaf of its own: the inner loop differentiates with respect to it, and nothing flows
+            # from it back to the shared initialisation.
+            init[name] = value.detach().clone().requires_grad_(True)
         return init
 
     def start_weights(self, support: Any) -> Dict[str, Tensor]:
@@ -211,7 +216,11 @@ class MetaLearner:
         return {n: [float(v) for v in t.detach()] for n, t in self.inner_lrs.as_dict().items()}
 
     def _lr(self):
-        return self.inner_lrs.as_dict() if self.inner_lrs is not None else self.config.inner_lr
+        if self.inner_lrs is None:
+            return self.config.inner_lr
+        # A learned rate below zero would turn a descent step into an ascent step: the rates are
+        # used clamped at zero (the gradient still flows to every positive rate).
+        return {n: t.clamp(min=0.0) for n, t in self.inner_lrs.as_dict().items()}
 
     def is_first_order(self, step: int) -> bool:
         """Whether meta-step ``step`` runs first-order (FOMAML, Reptile, or MAML++ warm-up)."""
@@ -289,7 +298,8 @@ class MetaLearner:
                 raise NonFiniteError("query loss", self.config.inner_steps)
             grads = [(init[n] - result.fast[n]).detach() for n in self.meta_parameters]
             fast = {n: t.detach() for n, t in result.fast.items()}
-            return {"grads": grads, "query": query, "before": before, "support": result.support_losses, "fast": fast}
+            return {"grads": grads, "query": query, "before": before, "support": result.support_losses,
+                    "grad_norms": result.grad_norms, "fast": fast}  # fmt: skip
 
         result = inner_loop(
             lambda fast: self._run(params, fast, task.support),
@@ -314,6 +324,7 @@ class MetaLearner:
             "query": float(query_loss.detach()),
             "before": before,
             "support": result.support_losses,
+            "grad_norms": result.grad_norms,
             "fast": fast,
         }
 
@@ -327,7 +338,7 @@ class MetaLearner:
         stats = MetaStepStats(first_order=self.is_first_order(step))
         targets = self.trainable_parameters()
         sums: List[Optional[Tensor]] = [None] * len(targets)
-        queries, befores, supports = [], [], []
+        queries, befores, supports, norms = [], [], [], []
         for index, task in enumerate(tasks):
             try:
                 out = self.task_meta_gradient(task, step)
@@ -342,6 +353,7 @@ class MetaLearner:
             queries.append(out["query"])
             befores.append(out["before"])
             supports.append(out["support"])
+            norms.append(out["grad_norms"])
             stats.fast_weights.append(out["fast"])
             stats.used_tasks.append(index)
         summed, count = all_reduce_sum(sums, targets, float(len(queries)))
@@ -350,6 +362,7 @@ class MetaLearner:
             stats.meta_loss = sum(queries) / len(queries)
             stats.query_before = sum(befores) / len(befores)
             stats.support_losses = [sum(s[i] for s in supports) / len(supports) for i in range(len(supports[0]))]
+            stats.inner_grad_norms = [sum(n[i] for n in norms) / len(norms) for i in range(len(norms[0]))]
         for p in targets:
             p.grad = None
         if count == 0:

@@ -265,7 +265,14 @@ class MamlTrainerModel(TrainerModel):
         rank, world_size = rank_and_world_size()
         episodes = self.train_sampler.sample(step, maml.meta_batch_size, rank=rank, world_size=world_size)
         tasks = [self._task_batch(e) for e in episodes]
-        stats = self.learner.meta_step(tasks, trainer.optimizer[0], step)
+        # The inner loop and the query loss run as adaptation runs them (eval mode: no dropout), so
+        # that the initialisation is meta-learned for the procedure users run.
+        training = self.model.training
+        self.model.eval()
+        try:
+            stats = self.learner.meta_step(tasks, trainer.optimizer[0], step)
+        finally:
+            self.model.train(training)
         self.meta_steps_done += 1
         trainer.total_steps_done = self.meta_steps_done
         logs: Dict[str, Any] = {
@@ -282,6 +289,8 @@ class MamlTrainerModel(TrainerModel):
         }
         for i, value in enumerate(stats.support_losses):
             logs[f"support_loss_step{i}"] = value
+        for i, value in enumerate(stats.inner_grad_norms):
+            logs[f"inner_grad_norm_step{i}"] = value
         for i, values in enumerate(zip(*self.learner.inner_lr_values().values())):
             logs[f"inner_lr_step{i}_mean"] = sum(values) / len(values)
         if maml.train_discriminator:

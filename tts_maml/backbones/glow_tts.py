@@ -24,9 +24,10 @@ from tts_maml.adapters import AdapterPreset
 from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlGlowTTSConfig
 
-# The voice-slot embedding and the layers that read it: the duration predictor's and every
-# decoder flow's WaveNet conditioning layer.
-_CONDITIONING = r"emb_g|.*\.cond_layer|encoder\.duration_predictor\.cond"
+# The voice-slot embedding and the layers that read it: every decoder flow's WaveNet conditioning
+# layer, and the duration predictor's first convolution (Coqui concatenates the speaker vector to its
+# input, so no separate layer carries it).
+_CONDITIONING = r"emb_g|.*\.cond_layer|encoder\.duration_predictor\.conv_1"
 
 
 class GlowTTSBackbone(Backbone):
@@ -40,7 +41,8 @@ class GlowTTSBackbone(Backbone):
             AdapterPreset(
                 "conditioning",
                 _CONDITIONING,
-                description="voice-slot embedding + every speaker-conditioning layer (decoder flows, duration predictor)",
+                description="voice-slot embedding + every layer that reads it (decoder flows' conditioning, the duration "
+                "predictor's input convolution)",
             ),
             AdapterPreset(
                 "decoder_norms",

@@ -31,7 +31,9 @@ from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fie
 from tts_maml.config import MamlVitsConfig
 
 # The speaker-conditioning layers of VITS: the voice-slot embedding and every layer that reads it.
-_CONDITIONING = r"emb_g|.*\.cond_layer|duration_predictor\.cond"
+# The posterior encoder's conditioning is left out: inference (text -> prior -> flow -> decoder)
+# never runs the posterior encoder, so adapting it cannot change what `tts` says.
+_CONDITIONING = r"emb_g|(?!posterior_encoder\.).*\.cond_layer|duration_predictor\.cond"
 
 
 class VitsBackbone(Backbone):

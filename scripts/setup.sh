@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # espeak-ng: Coqui's English phonemizer and corpus voices; festival + diphone voices: more corpus
-# voices; sox: pitch/tempo/EQ of the corpus voices; ffmpeg: the shared libraries torchcodec needs.
-APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k)
+# voices; sox: pitch/tempo/EQ of the corpus voices; ffmpeg: the shared libraries torchcodec needs;
+# flite: the test voice made outside the corpus recipes (another synthesiser).
+APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k flite)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -105,12 +105,27 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_paths(args: argparse.Namespace) -> tuple:
+    """``(model_path, config_path)``: a shipped model by ``--model NAME``, or the two paths."""
+    if args.model:
+        if args.model_path or args.config_path:
+            raise ValueError("give --model NAME or --model_path with --config_path, not both")
+        from tts_maml.shipped import shipped_model
+
+        model = shipped_model(args.model)
+        return model.checkpoint, model.config
+    if not (args.model_path and args.config_path):
+        raise ValueError("give --model NAME (see `tts-maml models`) or --model_path with --config_path")
+    return args.model_path, args.config_path
+
+
 def _adapt(args: argparse.Namespace) -> int:
     from tts_maml.adaptation import adapt
 
+    model_path, config_path = _model_paths(args)
     result = adapt(
-        args.model_path,
-        args.config_path,
+        model_path,
+        config_path,
         args.clips,
         args.out,
         steps=args.steps,
@@ -197,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from tts_maml.demo import run_demo
 
-    run_demo(args.out, args.recipe_args)
+    run_demo(args.out, train=args.train, recipe_args=args.recipe_args)
     return 0
 
 
@@ -279,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--clips (any audio FFmpeg reads, with a metadata.csv `id|text` or a .txt beside each clip), exported "
         "as a plain Coqui checkpoint that `tts` speaks and as a small voice.pth delta.",
     )
-    p.add_argument("--model_path", "--model-path", required=True, help="meta-trained checkpoint (.pth)")
-    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    p.add_argument("--model", default=None, help="a shipped meta-initialisation by name (see `tts-maml models`)")
+    p.add_argument("--model_path", "--model-path", default=None, help="meta-trained checkpoint (.pth)")
+    p.add_argument("--config_path", "--config-path", default=None, help="its config.json")
     p.add_argument("--clips", required=True, help="folder of clips and transcripts")
     p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
     p.add_argument("--steps", type=int, default=50, help="adaptation steps (default 50)")
@@ -392,13 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="the whole product on the built-in corpus: meta-train, adapt, synthesise, report",
-        description="Build the offline corpus, meta-train tiny VITS with recipes/vctk/meta_train_vits.py, adapt "
-        "to a held-out voice from 5 clips, synthesise one sentence with the base and adapted models through "
-        "Coqui's tts, and write wavs, the adaptation curve and report.md into --out.",
+        help="the product on the built-in corpus: adapt the shipped model to two new voices, synthesise, report",
+        description="Adapt the shipped meta-initialisation to a test speaker of the built-in corpus and to a voice "
+        "made outside it, from 5 clips each (tts-maml adapt), synthesise an unseen sentence with the base and "
+        "adapted models through Coqui's tts, and write wavs, spectrograms, similarity/MCD and report.md into "
+        "--out. With --train, meta-train tiny VITS from scratch first instead.",
     )
     p.add_argument("--out", default="demo_out", help="output folder, replaced (default demo_out)")
-    p.add_argument("recipe_args", nargs="*", help="extra arguments for the recipe (after --), e.g. -- --coqpit.epochs 1")
+    p.add_argument("--train", action="store_true",
+                   help="the from-scratch path: meta-train tiny VITS first (about 8 minutes on 2 CPU cores) instead "
+                   "of adapting the shipped model (about a minute)")  # fmt: skip
+    p.add_argument("recipe_args", nargs="*",
+                   help="with --train: extra arguments for the recipe (after --), e.g. -- --coqpit.epochs 1")  # fmt: skip
     p.set_defaults(func=_demo)
     return parser
 

@@ -287,6 +287,29 @@ def build_corpus(
     return summary
 
 
+def speaker_clips(out: str, speaker: str, speakers: int, utterances: int, seed: int = 0, held_out: int = 0,
+                  sample_rate: int = 22050) -> List[Dict[str, str]]:  # fmt: skip
+    """Render one speaker of a corpus alone, as a clips folder for ``tts-maml adapt`` (one FLAC per
+    clip + ``metadata.csv``, ``id|text``): the same audio as in the corpus built with the same
+    ``speakers``, ``utterances``, ``seed`` and ``held_out``, in seconds instead of minutes.
+
+    Returns the clips in order, ``{"id", "text", "path"}``.
+    """
+    jobs = [j for j in plan_corpus(speakers, utterances, seed=seed, held_out=held_out) if j.speaker == speaker]
+    if not jobs:
+        raise ValueError(f"speaker {speaker!r} is not in a corpus of {speakers} + {held_out} speakers")
+    os.makedirs(out, exist_ok=True)
+    clips = []
+    for job in jobs:
+        wav = trim_and_normalise(synthesize(job.recipe, job.text, sample_rate), sample_rate)
+        path = os.path.join(out, f"{job.file_id}_{MIC}.flac")
+        sf.write(path, wav, sample_rate, subtype="PCM_16")
+        clips.append({"id": f"{job.file_id}_{MIC}", "text": job.text, "path": path})
+    with open(os.path.join(out, "metadata.csv"), "w", encoding="utf-8") as f:
+        f.writelines(f"{c['id']}|{c['text']}\n" for c in clips)
+    return clips
+
+
 def load_styles(corpus_dir: str) -> Dict[str, str]:
     """Map each clip's file id (``sp000_001``) to its style label, from ``corpus_dir/styles.csv``."""
     path = os.path.join(corpus_dir, STYLES_FILE)

@@ -72,6 +72,9 @@ def recipe_arguments(description: str, argv: Optional[Sequence[str]] = None) -> 
     parser.add_argument("--size", choices=["tiny", "vctk"], default=None,
                         help="model size: tiny (CPU) or Coqui's VCTK sizes (GPU); default: vctk with --data-path, "
                         "tiny without")  # fmt: skip
+    parser.add_argument("--init", default=None,
+                        help="phase 2: meta-train from a converted pre-trained model, the folder `tts-maml convert` "
+                        "wrote (its config.json and model.pth); default: the built-in pre-training corpus")  # fmt: skip
     parser.add_argument("--held-out-speakers", type=int, default=4,
                         help="speakers of --data-path kept out of meta-training for evaluation (default 4)")  # fmt: skip
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))

@@ -4,6 +4,8 @@
 #   python recipes/vctk/meta_train_glow_tts.py --data-path /data/VCTK-Corpus-0.92    # real VCTK, Coqui's VCTK sizes (GPU)
 #   python recipes/vctk/meta_train_glow_tts.py --coqpit.maml.inner_lr 0.2 --coqpit.maml.algorithm fomaml
 #   python recipes/vctk/meta_train_glow_tts.py --continue_path output/<run folder>   # resume
+#   python recipes/vctk/meta_train_glow_tts.py --init base/                          # phase 2: from a converted
+#       pre-trained model (recipes/vctk/pretrain_glow_tts.py, then tts-maml convert --out base/), dev speakers for eval
 #   CUDA_VISIBLE_DEVICES=0,1 python -m trainer.distribute --script recipes/vctk/meta_train_glow_tts.py --data-path ...
 #
 # Writes a Coqui run folder (config.json, checkpoint_N.pth, best_model.pth, TensorBoard logs) whose
@@ -19,21 +21,35 @@ from TTS.tts.utils.text.tokenizer import TTSTokenizer
 from TTS.utils.audio import AudioProcessor
 
 from tts_maml.backbones import GlowTTSBackbone
+from tts_maml.backbones.base import apply_overrides
+from tts_maml.config import load_config
 from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
-from tts_maml.recipes import held_out_dir, load_samples, offline_corpus, progress_callbacks, recipe_arguments, split_held_out
+from tts_maml.recipes import (PRETRAIN_CORPUS, held_out_dir, load_samples, offline_corpus, progress_callbacks,
+                              recipe_arguments, split_held_out)  # fmt: skip
+from tts_maml.speaker_split import dev_samples
 
 
 def main():
     args = recipe_arguments("Meta-train Glow-TTS (MAML) on VCTK or the built-in offline corpus.")
     output_path = args.output_path or os.path.join(os.getcwd(), "output")
-    dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus())
-    if args.size == "vctk":  # Coqui's VCTK recipe sizes, meant for a GPU
-        config = GlowTTSBackbone.vctk_config(output_path=output_path, epochs=1000, print_step=25, save_step=1000)
-        config.maml.meta_steps_per_epoch = 500
-    else:  # tiny Glow-TTS: about 6 minutes on 2 CPU cores on the built-in corpus
-        config = GlowTTSBackbone.tiny_config(output_path=output_path, epochs=3, print_step=50, save_step=80,
-                                          test_sentences=["The quiet judge measured the yellow chair."])  # fmt: skip
-        config.maml.meta_steps_per_epoch = 80
+    restore_path = ""
+    if args.init:  # phase 2: the converted pre-trained model, on the pre-training corpus
+        config = load_config(os.path.join(args.init, "config.json"))
+        restore_path = os.path.join(args.init, "model.pth")
+        dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus(**PRETRAIN_CORPUS))
+        apply_overrides(config, dict(output_path=output_path, epochs=1, print_step=5, save_step=20, run_eval=True,
+                                     test_sentences=["The quiet judge measured the yellow chair."]))  # fmt: skip
+        config.maml.meta_steps_per_epoch = 60
+        config.maml.inner_lr, config.maml.meta_lr = 0.1, 1e-4
+    else:
+        dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus())
+        if args.size == "vctk":  # Coqui's VCTK recipe sizes, meant for a GPU
+            config = GlowTTSBackbone.vctk_config(output_path=output_path, epochs=1000, print_step=25, save_step=1000)
+            config.maml.meta_steps_per_epoch = 500
+        else:  # tiny Glow-TTS: about 6 minutes on 2 CPU cores on the built-in corpus
+            config = GlowTTSBackbone.tiny_config(output_path=output_path, epochs=3, print_step=50, save_step=80,
+                                              test_sentences=["The quiet judge measured the yellow chair."])  # fmt: skip
+            config.maml.meta_steps_per_epoch = 80
     config.datasets = [dataset]
     config.phoneme_cache_path = os.path.join(output_path, "phoneme_cache")
     config.maml.n_support, config.maml.n_query = 5, 5
@@ -43,14 +59,14 @@ def main():
     samples = load_samples(dataset)
     if args.data_path:  # whole speakers held out of meta-training, for evaluation
         train_samples, eval_samples = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
-    else:  # the built-in corpus has its held-out speakers in a folder of their own
+    else:  # the built-in corpus has its held-out speakers in a folder of their own; dev ones choose checkpoints
         held_out = BaseDatasetConfig(formatter="vctk", path=held_out_dir(dataset.path))
-        train_samples, eval_samples = samples, load_samples(held_out)
+        train_samples, eval_samples = samples, dev_samples(load_samples(held_out))
 
     # The voice slot: config.speakers == ["voice"], one speaker-embedding row that adaptation tunes.
     model = GlowTTS(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
     trainer = MamlTrainer(
-        TrainerArgs(),
+        TrainerArgs(restore_path=restore_path),
         config,
         output_path,
         model=MamlTrainerModel(config, model),

@@ -1,0 +1,107 @@
+"""Does the pre-trained multi-speaker model speak its own training speakers?
+
+For each of ``--speakers`` training speakers (drawn with ``--seed``), synthesise ``--sentences``
+unseen sentences (taken from the speaker's last clips, whose text the model trained on but whose
+audio is the reference here) with Coqui's ``Synthesizer`` and the speaker's d-vector, and score
+Resemblyzer similarity to the mean embedding of the speaker's real clips:
+
+- ceiling: the speaker's own real clips (leave-one-out);
+- floor: another training speaker's real clip;
+- model: the synthesised clips.
+
+Writes a JSON and a markdown table, and a spectrogram PNG of one synthesised clip beside the real one.
+
+    python benchmarks/base_speaks.py --run RUN_FOLDER --checkpoint checkpoint_N.pth --out base_speaks/
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+
+import numpy as np
+import soundfile as sf
+import torch
+
+
+
+def mean_ci(values):
+    """(mean, half-width of the 95% t-interval) of ``values``."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return float(x.mean()), float("nan")
+    return float(x.mean()), float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="the pre-training run folder (config.json, checkpoints)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file name in --run")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--speakers", type=int, default=8)
+    parser.add_argument("--sentences", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from TTS.utils.synthesizer import Synthesizer
+
+    from tts_maml.demo import _spectrograms
+    from tts_maml.speaker_similarity import cosine, embed_file
+
+    os.makedirs(args.out, exist_ok=True)
+    config_path = os.path.join(args.run, "config.json")
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    synth = Synthesizer(tts_checkpoint=os.path.join(args.run, args.checkpoint), tts_config_path=config_path)
+    corpus = config["datasets"][0]["path"]
+    wav_root = os.path.join(corpus, "wav48_silence_trimmed")
+    speakers = sorted(random.Random(args.seed).sample(sorted(os.listdir(wav_root)), args.speakers))
+    # Coqui's vctk formatter names a speaker folder `spk` as `VCTK_spk`.
+    names = {n.split("_", 1)[-1]: n for n in synth.tts_model.speaker_manager.speaker_names}
+    rows, sims, ceilings, floors = [], [], [], []
+    for i, spk in enumerate(speakers):
+        folder = os.path.join(wav_root, spk)
+        with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
+            meta = [line.rstrip("\n").split("|", 1) for line in f if line.strip()]
+        files = [os.path.join(folder, m[0] + ".flac") for m in meta]
+        embeddings = np.stack([embed_file(p) for p in files])
+        centroid = embeddings.mean(axis=0)
+        ceiling = float(np.mean([cosine(e, (centroid * len(files) - e) / (len(files) - 1)) for e in embeddings]))
+        other = speakers[(i + 1) % len(speakers)]
+        other_clip = os.path.join(wav_root, other, sorted(f for f in os.listdir(os.path.join(wav_root, other))
+                                                          if f.endswith(".flac"))[0])  # fmt: skip
+        floor = cosine(embed_file(other_clip), centroid)
+        scores = []
+        for j, (clip_id, text) in enumerate(meta[-args.sentences :]):
+            torch.manual_seed(args.seed + j)
+            wav = synth.tts(text, speaker_name=names[spk])
+            path = os.path.join(args.out, f"{spk}_{j}.wav")
+            sf.write(path, np.asarray(wav, dtype=np.float32), synth.output_sample_rate)
+            scores.append(cosine(embed_file(path), centroid))
+            if i == 0 and j == 0:
+                _spectrograms({f"synthesised ({spk})": path, f"real ({spk})": os.path.join(folder, clip_id + ".flac")},
+                              os.path.join(args.out, "spectrograms.png"), text)  # fmt: skip
+        rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)), "ceiling": ceiling})
+        sims.append(float(np.mean(scores)))
+        ceilings.append(ceiling)
+        floors.append(floor)
+    summary = {name: mean_ci(values) for name, values in (("floor", floors), ("model", sims), ("ceiling", ceilings))}
+    result = {"run": args.run, "checkpoint": args.checkpoint, "speakers": rows, "summary": summary}
+    with open(os.path.join(args.out, "base_speaks.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    lines = ["| speaker | floor | pre-trained model | ceiling |", "|---|---|---|---|"]
+    lines += [f"| {r['speaker']} | {r['floor']:.3f} | {r['model']:.3f} | {r['ceiling']:.3f} |" for r in rows]
+    lines += [f"| **mean (95% interval)** | {summary['floor'][0]:.3f} ± {summary['floor'][1]:.3f} | "
+              f"**{summary['model'][0]:.3f} ± {summary['model'][1]:.3f}** | "
+              f"{summary['ceiling'][0]:.3f} ± {summary['ceiling'][1]:.3f} |"]  # fmt: skip
+    table = "\n".join(lines)
+    with open(os.path.join(args.out, "base_speaks.md"), "w", encoding="utf-8") as f:
+        f.write(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -155,3 +155,20 @@ def test_the_corpus_folder_gets_the_users_mode_not_a_temporary_folders(small_cor
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(small_corpus.out).st_mode) == 0o777 & ~umask
+
+
+def test_speaker_clips_renders_one_speaker_exactly_as_the_corpus_does(small_corpus, tmp_path):
+    import soundfile as sf
+
+    from tts_maml.corpus import speaker_clips
+
+    held = small_corpus.held_out_speakers[0]
+    clips = speaker_clips(str(tmp_path), held, speakers=3, utterances=4, seed=7, held_out=1)
+    assert len(clips) == 4
+    corpus_wav, _ = sf.read(os.path.join(small_corpus.out, "held_out", "wav48_silence_trimmed", held, clips[0]["id"] + ".flac"))
+    own_wav, _ = sf.read(clips[0]["path"])
+    assert corpus_wav.shape == own_wav.shape and abs(corpus_wav - own_wav).max() == 0
+    with open(tmp_path / "metadata.csv", encoding="utf-8") as f:
+        assert f.readline().startswith(clips[0]["id"] + "|")
+    with pytest.raises(ValueError, match="not in a corpus"):
+        speaker_clips(str(tmp_path / "x"), "sp999", speakers=3, utterances=4, seed=7, held_out=1)

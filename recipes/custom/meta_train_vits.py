@@ -20,6 +20,7 @@ from TTS.utils.audio import AudioProcessor
 from tts_maml.backbones import VitsBackbone
 from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
 from tts_maml.recipes import load_samples, offline_corpus, progress_callbacks, recipe_arguments, split_held_out
+from tts_maml.speaker_split import dev_samples
 
 
 def speaker_folders(root_path, meta_file=None, **kwargs):
@@ -52,7 +53,8 @@ def main():
     ap = AudioProcessor(config.audio)
     tokenizer, config = TTSTokenizer.init_from_config(config)
     samples = load_samples(dataset, formatter=speaker_folders)
-    train_samples, eval_samples = split_held_out(samples, args.held_out_speakers)
+    train_samples, held = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
+    eval_samples = dev_samples(held)  # dev speakers choose checkpoints; test speakers stay unseen
     model = Vits(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
     trainer = MamlTrainer(TrainerArgs(), config, output_path, model=MamlTrainerModel(config, model),
                           train_samples=train_samples, eval_samples=eval_samples, callbacks=progress_callbacks())  # fmt: skip

@@ -58,7 +58,8 @@ def main():
     tokenizer, config = TTSTokenizer.init_from_config(config)
     samples = load_samples(dataset)
     if args.data_path:  # whole speakers held out of meta-training, for evaluation
-        train_samples, eval_samples = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
+        train_samples, held = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
+        eval_samples = dev_samples(held)  # dev speakers choose checkpoints; test speakers stay unseen
     else:  # the built-in corpus has its held-out speakers in a folder of their own; dev ones choose checkpoints
         held_out = BaseDatasetConfig(formatter="vctk", path=held_out_dir(dataset.path))
         train_samples, eval_samples = samples, dev_samples(load_samples(held_out))

@@ -20,6 +20,7 @@ from TTS.utils.audio import AudioProcessor
 from tts_maml.backbones import VitsBackbone
 from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
 from tts_maml.recipes import held_out_dir, load_samples, offline_corpus, progress_callbacks, recipe_arguments, split_held_out
+from tts_maml.speaker_split import dev_samples
 
 
 def main():
@@ -41,10 +42,11 @@ def main():
     tokenizer, config = TTSTokenizer.init_from_config(config)
     samples = load_samples(dataset)
     if args.data_path:  # whole speakers held out of meta-training, for evaluation
-        train_samples, eval_samples = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
+        train_samples, held = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
+        eval_samples = dev_samples(held)  # dev speakers choose checkpoints; test speakers stay unseen
     else:  # the built-in corpus has its held-out speakers in a folder of their own
         held_out = BaseDatasetConfig(formatter="vctk", path=held_out_dir(dataset.path))
-        train_samples, eval_samples = samples, load_samples(held_out)
+        train_samples, eval_samples = samples, dev_samples(load_samples(held_out))
 
     # The voice slot: config.speakers == ["voice"], one speaker-embedding row that adaptation tunes.
     model = Vits(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))

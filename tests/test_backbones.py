@@ -146,3 +146,24 @@ def test_vits_discriminator_is_never_adapted():
 def test_glow_tts_actnorm_is_locked():
     backbone = GlowTTSBackbone(GlowTTSBackbone.tiny_config())
     assert backbone.config.data_dep_init_steps == 0
+
+
+def test_vits_synthesis_path_term_trains_the_path_inference_runs(phoneme_cache, small_samples):
+    assert VitsBackbone.vctk_config().maml.synthesis_loss_weight == 1.0
+    backbone, model, _, tasks = setup(VitsBackbone, phoneme_cache, small_samples)
+    params = dict(model.named_parameters())
+    without = backbone.task_losses(model, params, tasks[0].support)
+    assert "loss_synthesis" not in without
+    backbone.config.maml.synthesis_loss_weight = 0.5
+    with_term = backbone.task_losses(model, params, tasks[0].support)
+    term = with_term["loss_synthesis"]
+    assert torch.isfinite(term) and term > 0
+    assert torch.allclose(with_term["loss"], without["loss"] + 0.5 * term)
+    # The term reaches the inverse flow, the decoder and the voice slot, not the posterior encoder.
+    # (A new VITS zero-initialises each coupling layer's `post` conv, so nothing before `post`
+    # gets a gradient yet, in either path: probe `post` itself.)
+    names = ["flow.flows.0.post.weight", "waveform_decoder.conv_pre.bias", "emb_g.weight",
+             "posterior_encoder.enc.cond_layer.bias"]  # fmt: skip
+    grads = torch.autograd.grad(term, [params[n] for n in names], allow_unused=True)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads[:3])
+    assert grads[3] is None or grads[3].abs().sum() == 0

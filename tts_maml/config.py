@@ -72,6 +72,10 @@ class MamlConfig(Coqpit):
             needs ``d_vector_projection``). Set by ``tts-maml convert``. Defaults to ``"learned"``.
         d_vector_projection: the projection of speaker-encoder embeddings to the slot's width
             (``DVectorProjection.to_dict()``), for ``voice_start="d_vector"``. Defaults to None.
+        synthesis_loss_weight: VITS only. Weight of a synthesis-path term added to the task loss:
+            mel L1 of the prior mean through the inverse flow and the waveform decoder (the path
+            ``tts`` runs), where Coqui's mel term trains the posterior (autoencoder) path only.
+            ``VitsBackbone.vctk_config`` sets 1.0. Defaults to 0.0.
         train_discriminator: VITS only. If True, the discriminator trains in the outer loop: each
             meta-step it takes one step of Coqui's discriminator loss on the query clips against
             the adapted generator's output, and the query loss adds Coqui's adversarial and
@@ -100,6 +104,7 @@ class MamlConfig(Coqpit):
     seed: int = 0
     meta_steps_per_epoch: int = 100
     train_discriminator: bool = False
+    synthesis_loss_weight: float = 0.0
     voice_start: str = "learned"
     d_vector_projection: Optional[dict] = None
 

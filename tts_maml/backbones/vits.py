@@ -106,6 +106,9 @@ class VitsBackbone(Backbone):
             **preset_fields(),
         )
         config.model_args.use_speaker_embedding = True
+        # The mel L1 term trains the posterior (autoencoder) path, where the latent already carries
+        # the target voice; this term trains the path `tts` runs (prior -> inverse flow -> decoder).
+        config.maml.synthesis_loss_weight = 1.0
         return apply_overrides(config, overrides)
 
     def dataset(self, model: nn.Module, clips: Sequence[Dict[str, Any]]) -> VitsDataset:
@@ -151,17 +154,7 @@ class VitsBackbone(Backbone):
         if model.args.encoder_sample_rate:
             segment_size = segment_size * int(model.interpolate_factor)
         mel_slice = segment(batch["mel"].float(), outputs["slice_ids"], segment_size, pad_short=True)
-        mel_slice_hat = wav_to_mel(
-            y=outputs["model_outputs"].float(),
-            n_fft=audio.fft_size,
-            sample_rate=audio.sample_rate,
-            num_mels=audio.num_mels,
-            hop_length=audio.hop_length,
-            win_length=audio.win_length,
-            fmin=audio.mel_fmin,
-            fmax=audio.mel_fmax,
-            center=False,
-        )
+        mel_slice_hat = self._mel(outputs["model_outputs"])
         losses = self.criterion(
             mel_slice_hat=mel_slice.float(),  # (sic) Coqui's train_step passes them crossed; L1 is symmetric
             mel_slice=mel_slice_hat.float(),
@@ -174,7 +167,43 @@ class VitsBackbone(Backbone):
             **self._adversarial_inputs(model, outputs, adversarial),
         )
         keys = ("loss", "loss_mel", "loss_kl", "loss_duration") + (("loss_gen", "loss_feat") if adversarial else ())
-        return {k: losses[k] for k in keys}
+        result = {k: losses[k] for k in keys}
+        weight = self.config.maml.synthesis_loss_weight
+        if weight:
+            result["loss_synthesis"] = self._synthesis_loss(model, params, batch, outputs, mel_slice)
+            result["loss"] = result["loss"] + weight * result["loss_synthesis"]
+        return result
+
+    def _mel(self, wav: Tensor) -> Tensor:
+        audio = self.config.audio
+        return wav_to_mel(
+            y=wav.float(),
+            n_fft=audio.fft_size,
+            sample_rate=audio.sample_rate,
+            num_mels=audio.num_mels,
+            hop_length=audio.hop_length,
+            win_length=audio.win_length,
+            fmin=audio.mel_fmin,
+            fmax=audio.mel_fmax,
+            center=False,
+        )
+
+    def _synthesis_loss(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch, outputs: Dict[str, Any],
+                        mel_slice: Tensor) -> Tensor:  # fmt: skip
+        """Mel L1 (Coqui's ``c_mel`` scale) of the synthesis path on the same segment: the prior's
+        mean, aligned to the frames as Coqui's forward aligns it, through the inverse flow and the
+        waveform decoder (what inference runs, without its noise)."""
+
+        def sub(prefix: str) -> Dict[str, Tensor]:
+            return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+        g = params["emb_g.weight"][batch["speaker_ids"]].unsqueeze(-1)
+        lengths = batch["spec_lens"]
+        y_mask = (torch.arange(outputs["m_p"].shape[2], device=lengths.device)[None, :] < lengths[:, None]).unsqueeze(1)
+        z = functional_call(model.flow, sub("flow."), (outputs["m_p"], y_mask.to(outputs["m_p"].dtype)), {"g": g, "reverse": True})
+        z_slice = segment(z, outputs["slice_ids"], model.spec_segment_size, pad_short=True)
+        wav = functional_call(model.waveform_decoder, sub("waveform_decoder."), (z_slice,), {"g": g})
+        return torch.nn.functional.l1_loss(self._mel(wav), mel_slice.float()) * self.criterion.mel_loss_alpha
 
     @staticmethod
     def _adversarial_inputs(model: nn.Module, outputs: Dict[str, Any], adversarial: bool) -> Dict[str, Any]:

@@ -297,3 +297,18 @@ def test_metasgd_rates_below_zero_are_used_as_zero():
     fast = ml.adapt(tasks(1)[0].support, steps=1).fast
     assert torch.equal(fast["2.weight"], before)
     assert not torch.equal(fast["2.bias"], dict(model.named_parameters())["2.bias"].detach())
+
+
+@pytest.mark.parametrize("redraw, expected", [(True, [7, 8, 9]), (False, [7, 7, 7])])
+def test_adaptation_draws_anew_at_each_step(redraw, expected):
+    model = make_model()
+    toy = make_loss(model)
+    seen = []
+
+    def loss(params, batch):
+        seen.append(batch["rng_seed"])
+        return toy(params, batch["xy"])
+
+    ml = MetaLearner(model, MamlConfig(inner_steps=3, inner_lr=LR), ADAPTED, loss)
+    ml.adapt({"xy": tasks(1)[0].support, "rng_seed": 7}, steps=3, redraw=redraw)
+    assert seen == expected

@@ -36,6 +36,7 @@ Example:
     1
 """
 
+import itertools
 import logging
 import math
 import time
@@ -236,6 +237,7 @@ class MetaLearner:
         grad_clip: Optional[float] = None,
         lr: Optional[float] = None,
         on_step: Optional[Callable[[int, Dict[str, Tensor]], None]] = None,
+        redraw: bool = True,
     ) -> InnerLoopResult:
         """Adapt to one task without touching the meta-parameters (evaluation, few-shot use).
 
@@ -243,6 +245,11 @@ class MetaLearner:
         first-order, with the learned inner rates when there are any (beyond the learned steps,
         the last learned rate is reused) unless ``lr`` is given. ``on_step(step, fast)`` is called
         after each update. Returns fast weights detached from any graph.
+
+        With ``redraw`` (default), a loss that draws random choices (VITS' waveform segments)
+        draws anew at each step (the batch's ``rng_seed`` + step, so still reproducible): tens of
+        adaptation steps then see every part of the clips, where meta-training's few inner steps
+        descend one fixed draw.
         """
         steps = self.config.inner_steps if steps is None else steps
         params = self._params()
@@ -251,8 +258,16 @@ class MetaLearner:
             lr = self._lr()
             if not isinstance(lr, float):
                 lr = {n: self._extend(t.detach(), steps) for n, t in lr.items()}
+        draws = itertools.count()
+
+        def support_loss(fast: Dict[str, Tensor]) -> Tensor:
+            i = next(draws)
+            if redraw and i and isinstance(support, dict) and "rng_seed" in support:
+                return self._run(base, fast, {**support, "rng_seed": support["rng_seed"] + i})
+            return self._run(base, fast, support)
+
         result = inner_loop(
-            lambda fast: self._run(base, fast, support),
+            support_loss,
             detached(self._start(params, support)),
             steps=steps,
             lr=lr,

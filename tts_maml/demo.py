@@ -242,6 +242,7 @@ def _spectrograms(wavs: Dict[str, str], path: str, title: str) -> None:
         mel = librosa.feature.melspectrogram(y=wav.mean(axis=1), sr=rate, n_fft=1024, hop_length=256, n_mels=80)
         ax.imshow(librosa.power_to_db(mel, ref=np.max), origin="lower", aspect="auto", cmap="magma",
                   extent=(0, mel.shape[1] * 256 / rate, 0, 80))  # fmt: skip
+        ax.set_facecolor("black")  # past a shorter clip's end: silence, not white
         ax.set_ylabel("mel bin")
         ax.set_title(label, fontsize=9)
     axes[-1].set_xlabel("seconds")

@@ -325,8 +325,8 @@ def run_shipped_demo(out: str = "demo_out") -> Dict[str, Any]:
 
 def _write_shipped_report(out: str, n: Dict[str, Any]) -> None:
     rows = "\n".join(
-        f"| `{v['voice']}` | {v['similarity_floor']} | {v['similarity_base']} | **{v['similarity_adapted']}** | "
-        f"{v['similarity_ceiling']} | {v['mcd_base']} | **{v['mcd_adapted']}** | {v['adapt_seconds']} |"
+        f"| `{v['voice']}` | {v['similarity_floor']} | {v['similarity_base']} | {v['similarity_adapted']} | "
+        f"{v['similarity_ceiling']} | {v['mcd_base']} | {v['mcd_adapted']} | {v['adapt_seconds']} |"
         for v in n["voices"]
     )
     images = "\n\n".join(f"![{v['voice']}]({v['folder']}/spectrograms.png)" for v in n["voices"])

@@ -48,8 +48,8 @@ class VitsBackbone(Backbone):
             AdapterPreset(
                 "conditioning",
                 _CONDITIONING,
-                description="voice-slot embedding + every speaker-conditioning layer (posterior encoder, flow, "
-                "duration predictor, HiFi-GAN decoder)",
+                description="voice-slot embedding + every speaker-conditioning layer that inference runs (flow, "
+                "duration predictor, HiFi-GAN decoder; not the posterior encoder)",
             ),
             AdapterPreset("biases", r".*\.bias|emb_g\.weight", description="every bias + the voice-slot embedding (BitFit)"),
             AdapterPreset("flow", r"flow|" + _CONDITIONING, description="the normalising flow + conditioning"),

@@ -6,7 +6,7 @@ audio is the reference here) with Coqui's ``Synthesizer`` and the speaker's d-ve
 Resemblyzer similarity to the mean embedding of the speaker's real clips:
 
 - ceiling: the speaker's own real clips (leave-one-out);
-- floor: another training speaker's real clip;
+- floor: a real clip of each other sampled speaker (their mean);
 - model: the synthesised clips.
 
 Writes a JSON and a markdown table, and a spectrogram PNG of one synthesised clip beside the real one.
@@ -59,6 +59,8 @@ def main() -> None:
     corpus = config["datasets"][0]["path"]
     wav_root = os.path.join(corpus, "wav48_silence_trimmed")
     speakers = sorted(random.Random(args.seed).sample(sorted(os.listdir(wav_root)), args.speakers))
+    first_clip = {o: os.path.join(wav_root, o, sorted(f for f in os.listdir(os.path.join(wav_root, o))
+                                                   if f.endswith(".flac"))[0]) for o in speakers}  # fmt: skip
     # Coqui's vctk formatter names a speaker folder `spk` as `VCTK_spk`.
     names = {n.split("_", 1)[-1]: n for n in synth.tts_model.speaker_manager.speaker_names}
     rows, sims, ceilings, floors = [], [], [], []
@@ -70,10 +72,8 @@ def main() -> None:
         embeddings = np.stack([embed_file(p) for p in files])
         centroid = embeddings.mean(axis=0)
         ceiling = float(np.mean([cosine(e, (centroid * len(files) - e) / (len(files) - 1)) for e in embeddings]))
-        other = speakers[(i + 1) % len(speakers)]
-        other_clip = os.path.join(wav_root, other, sorted(f for f in os.listdir(os.path.join(wav_root, other))
-                                                          if f.endswith(".flac"))[0])  # fmt: skip
-        floor = cosine(embed_file(other_clip), centroid)
+        # The floor: the first clip of every other sampled speaker against this speaker's centroid.
+        floor = float(np.mean([cosine(embed_file(first_clip[o]), centroid) for o in speakers if o != spk]))
         scores = []
         for j, (clip_id, text) in enumerate(meta[-args.sentences :]):
             torch.manual_seed(args.seed + j)

@@ -34,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_config(args.config_path)
+    config.run_name = args.name
     config.output_path = ""
     config.phoneme_cache_path = None
     for dataset in config.datasets:

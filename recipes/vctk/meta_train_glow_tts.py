@@ -38,6 +38,7 @@ def main():
         restore_path = os.path.join(args.init, "model.pth")
         dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus(**PRETRAIN_CORPUS))
         apply_overrides(config, dict(output_path=output_path, epochs=1, print_step=5, save_step=20, run_eval=True,
+                                     run_name="meta_train_glow_tts",
                                      test_sentences=["The quiet judge measured the yellow chair."]))  # fmt: skip
         config.maml.meta_steps_per_epoch = 60
         config.maml.inner_lr, config.maml.meta_lr = 0.1, 1e-4

@@ -398,9 +398,9 @@ class MamlTrainerModel(TrainerModel):
         return criteria
 
 
-def _number(path: Optional[str]) -> Optional[int]:
-    """N of ``checkpoint_N.pth`` / ``best_model_N.pth``; ``None`` for any other name."""
-    match = re.fullmatch(r"(?:checkpoint|best_model)_(\d+)\.pth", os.path.basename(path or ""))
+def _number(path: Optional[str], kind: str = "checkpoint|best_model") -> Optional[int]:
+    """N of ``checkpoint_N.pth`` / ``best_model_N.pth`` (``kind``); ``None`` for any other name."""
+    match = re.fullmatch(rf"(?:{kind})_(\d+)\.pth", os.path.basename(path or ""))
     return int(match.group(1)) if match else None
 
 
@@ -433,7 +433,9 @@ class MamlTrainer(Trainer):
         """Coqui's, except that a continued run starts from ``best_model_N.pth`` rather than a
         ``checkpoint_N.pth`` of the same N: the best model was written after the epoch ended."""
         config, new_fields = Trainer.init_training(args, coqpit_overrides, config)
-        if args.continue_path and _number(args.best_path) is not None and _number(args.best_path) == _number(args.restore_path):
+        # (Coqui gives best_path = the checkpoint when there is no best model yet.)
+        best = _number(args.best_path, "best_model")
+        if args.continue_path and best is not None and best == _number(args.restore_path):
             args.restore_path = args.best_path
             if "restore_path" in new_fields:
                 new_fields["restore_path"] = args.restore_path
@@ -538,8 +540,8 @@ class MamlTrainer(Trainer):
         save killed between ``best_model_N.pth`` and its copy ``best_model.pth``."""
         for name in remove_stale_temporaries(str(self.output_path)):
             logger.warning(" > removed %s, left by a save that was killed", name)
-        best = self.args.best_path
-        if _number(best) is None or not os.path.isfile(best):
+        best = self.args.best_path  # Coqui's fallback when there is no best model yet: the checkpoint
+        if _number(best, "best_model") is None or not os.path.isfile(best):
             return
         published = os.path.join(self.output_path, "best_model.pth")
         if not os.path.isfile(published) or not filecmp.cmp(best, published, shallow=False):
@@ -552,6 +554,7 @@ class MamlTrainer(Trainer):
         if not self.continue_run:
             return
         if os.path.basename(self.args.best_path or "").startswith("best_model") and os.path.isfile(self.args.best_path):
+            # (not Coqui's fallback to the continued checkpoint when there is no best model yet)
             loss = load_checkpoint(self.args.best_path).get("model_loss")
             if isinstance(loss, dict):
                 self.best_loss = loss

@@ -27,13 +27,11 @@ import torch
 
 
 def mean_ci(values):
-    """(mean, half-width of the 95% t-interval) of ``values``."""
-    from scipy import stats
+    """(mean, half-width of the 95% t-interval) of ``values``, by ``tts_maml.evaluation.mean_interval``."""
+    from tts_maml.evaluation import mean_interval
 
-    x = np.asarray(values, dtype=np.float64)
-    if x.size < 2:
-        return float(x.mean()), float("nan")
-    return float(x.mean()), float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    interval = mean_interval(values)
+    return interval["mean"], (interval["high"] - interval["low"]) / 2
 
 
 def main() -> None:
@@ -61,6 +59,7 @@ def main() -> None:
     speakers = sorted(random.Random(args.seed).sample(sorted(os.listdir(wav_root)), args.speakers))
     first_clip = {o: os.path.join(wav_root, o, sorted(f for f in os.listdir(os.path.join(wav_root, o))
                                                    if f.endswith(".flac"))[0]) for o in speakers}  # fmt: skip
+    first_embedding = {o: embed_file(path) for o, path in first_clip.items()}
     # Coqui's vctk formatter names a speaker folder `spk` as `VCTK_spk`.
     names = {n.split("_", 1)[-1]: n for n in synth.tts_model.speaker_manager.speaker_names}
     rows, sims, ceilings, floors = [], [], [], []
@@ -73,7 +72,7 @@ def main() -> None:
         centroid = embeddings.mean(axis=0)
         ceiling = float(np.mean([cosine(e, (centroid * len(files) - e) / (len(files) - 1)) for e in embeddings]))
         # The floor: the first clip of every other sampled speaker against this speaker's centroid.
-        floor = float(np.mean([cosine(embed_file(first_clip[o]), centroid) for o in speakers if o != spk]))
+        floor = float(np.mean([cosine(first_embedding[o], centroid) for o in speakers if o != spk]))
         scores = []
         for j, (clip_id, text) in enumerate(meta[-args.sentences :]):
             torch.manual_seed(args.seed + j)

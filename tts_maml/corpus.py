@@ -305,9 +305,14 @@ def speaker_clips(out: str, speaker: str, speakers: int, utterances: int, seed: 
         path = os.path.join(out, f"{job.file_id}_{MIC}.flac")
         sf.write(path, wav, sample_rate, subtype="PCM_16")
         clips.append({"id": f"{job.file_id}_{MIC}", "text": job.text, "path": path})
-    with open(os.path.join(out, "metadata.csv"), "w", encoding="utf-8") as f:
-        f.writelines(f"{c['id']}|{c['text']}\n" for c in clips)
+    write_clips_metadata(out, clips)
     return clips
+
+
+def write_clips_metadata(folder: str, clips: List[Dict[str, str]]) -> None:
+    """Write a clips folder's ``metadata.csv`` (``id|text`` per clip, LJSpeech style)."""
+    with open(os.path.join(folder, "metadata.csv"), "w", encoding="utf-8") as f:
+        f.writelines(f"{c['id']}|{c['text']}\n" for c in clips)
 
 
 def load_styles(corpus_dir: str) -> Dict[str, str]:

@@ -29,6 +29,7 @@ from typing import Any, Dict, List
 import numpy as np
 import soundfile as sf
 
+from tts_maml.corpus import write_clips_metadata
 from tts_maml.recipes import held_out_dir, offline_corpus
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,7 @@ def _pick_clips(corpus: str, out: str) -> Dict[str, Any]:
     os.makedirs(clips, exist_ok=True)
     for clip_id, _ in rows[:n]:
         shutil.copy(os.path.join(folder, clip_id + ".flac"), clips)
-    with open(os.path.join(clips, "metadata.csv"), "w", encoding="utf-8") as f:
-        f.writelines(f"{i}|{t}\n" for i, t in rows[:n])
+    write_clips_metadata(clips, [{"id": i, "text": t} for i, t in rows[:n]])
     unseen_id, sentence = rows[n]
     wav, rate = sf.read(os.path.join(folder, unseen_id + ".flac"))
     real = os.path.join(out, f"real_{speaker}.wav")
@@ -88,10 +88,16 @@ def _pick_clips(corpus: str, out: str) -> Dict[str, Any]:
             "reference": [os.path.join(folder, i + ".flac") for i, _ in rows[:SUPPORT_CLIPS]]}  # fmt: skip
 
 
-def _similarity(wav_path: str, reference: List[str]) -> float:
+def _centroid(reference: List[str]) -> np.ndarray:
+    """The mean speaker embedding of a voice's reference clips (computed once per voice)."""
+    from tts_maml.speaker_similarity import embed_file
+
+    return np.mean([embed_file(p) for p in reference], axis=0)
+
+
+def _similarity(wav_path: str, centroid: np.ndarray) -> float:
     from tts_maml.speaker_similarity import cosine, embed_file
 
-    centroid = np.mean([embed_file(p) for p in reference], axis=0)
     return cosine(embed_file(wav_path), centroid)
 
 
@@ -140,12 +146,13 @@ def run_training_demo(out: str = "demo_out", recipe_args: List[str] = ()) -> Dic
               "--out_path", wavs[key]], log)  # fmt: skip
 
     print("demo 5/5: measuring and writing the report", flush=True)
+    centroid = _centroid(picked["reference"])
     numbers.update(
         speaker=picked["speaker"],
         sentence=picked["sentence"],
-        similarity_base=round(_similarity(wavs["base"], picked["reference"]), 3),
-        similarity_adapted=round(_similarity(wavs["adapted"], picked["reference"]), 3),
-        similarity_real=round(_similarity(picked["real"], picked["reference"]), 3),
+        similarity_base=round(_similarity(wavs["base"], centroid), 3),
+        similarity_adapted=round(_similarity(wavs["adapted"], centroid), 3),
+        similarity_real=round(_similarity(picked["real"], centroid), 3),
         heldout_loss_before=round(curve["val_loss"][0], 4),
         heldout_loss_best=round(curve["val_loss"][curve["best_step"]], 4),
         best_step=curve["best_step"],
@@ -223,8 +230,7 @@ def _clips_folder(clips: List[Dict[str, str]], out: str) -> Dict[str, Any]:
     os.makedirs(out, exist_ok=True)
     for c in clips[:n]:
         shutil.copy(c["path"], out)
-    with open(os.path.join(out, "metadata.csv"), "w", encoding="utf-8") as f:
-        f.writelines(f"{c['id']}|{c['text']}\n" for c in clips[:n])
+    write_clips_metadata(out, clips[:n])
     return {"clips": out, "unseen": clips[n], "reference": [c["path"] for c in clips[n + 1 :]]}
 
 
@@ -273,15 +279,16 @@ def _demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, lo
     _spectrograms({f"{k} ({name})": p for k, p in wavs.items()}, os.path.join(folder, "spectrograms.png"),
                   f'"{sentence}"')  # fmt: skip
     real = sf.read(wavs["real"], dtype="float32")
+    centroid = _centroid(picked["reference"])
     mcd = {k: mel_cepstral_distortion(real[0], sf.read(wavs[k], dtype="float32")[0], real[1]) for k in ("base", "adapted")}
     return {
         "voice": name,
         "sentence": sentence,
         "adapt_seconds": round(seconds, 1),
-        "similarity_floor": round(_similarity(floor_clip, picked["reference"]), 3),
-        "similarity_base": round(_similarity(wavs["base"], picked["reference"]), 3),
-        "similarity_adapted": round(_similarity(wavs["adapted"], picked["reference"]), 3),
-        "similarity_ceiling": round(_similarity(wavs["real"], picked["reference"]), 3),
+        "similarity_floor": round(_similarity(floor_clip, centroid), 3),
+        "similarity_base": round(_similarity(wavs["base"], centroid), 3),
+        "similarity_adapted": round(_similarity(wavs["adapted"], centroid), 3),
+        "similarity_ceiling": round(_similarity(wavs["real"], centroid), 3),
         "mcd_base": round(mcd["base"], 2),
         "mcd_adapted": round(mcd["adapted"], 2),
         "folder": os.path.relpath(folder, out),

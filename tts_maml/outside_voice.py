@@ -22,7 +22,7 @@ from typing import Dict, List
 import numpy as np
 import soundfile as sf
 
-from tts_maml.corpus import trim_and_normalise
+from tts_maml.corpus import trim_and_normalise, write_clips_metadata
 from tts_maml.sentences import generate_sentences
 
 FLITE_VOICE = "slt"
@@ -59,6 +59,5 @@ def outside_voice_clips(out: str, count: int = 12, sample_rate: int = 22050) -> 
         sf.write(path, trim_and_normalise(synthesize_outside(text, sample_rate), sample_rate), sample_rate,
                  subtype="PCM_16")  # fmt: skip
         clips.append({"id": clip_id, "text": text, "path": path})
-    with open(os.path.join(out, "metadata.csv"), "w", encoding="utf-8") as f:
-        f.writelines(f"{c['id']}|{c['text']}\n" for c in clips)
+    write_clips_metadata(out, clips)
     return clips

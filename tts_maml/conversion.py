@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from TTS.config import get_from_config_or_model_args
 
 from tts_maml.backbones import VOICE_NAME, get_backbone
 from tts_maml.checkpoints import atomic_save, atomic_write_text, check_output_folder, load_checkpoint, sha256_file
@@ -43,14 +44,8 @@ CONVERSION_KEY = "conversion"
 OUTPUT_FILES = ("model.pth", "config.json")
 
 
-def _get(config: Any, name: str, default: Any = None) -> Any:
-    """A field of the config or of its ``model_args`` (VITS keeps the speaker fields there)."""
-    if "model_args" in config and name in config.model_args:
-        return config.model_args[name]
-    return config.get(name, default) if hasattr(config, "get") else getattr(config, name, default)
-
-
 def _set(config: Any, name: str, value: Any) -> None:
+    """Set a field in the config and in its ``model_args`` (VITS keeps the speaker fields there)."""
     if name in config:
         setattr(config, name, value)
     if "model_args" in config and name in config.model_args:
@@ -131,14 +126,14 @@ def convert(
     checkpoint = load_checkpoint(model_path)
     state = dict(checkpoint["model"])
     voice_start, projection_data = "learned", None
-    if _get(config, "use_d_vector_file"):
-        d_vector_file = d_vector_file or _get(config, "d_vector_file")
+    if get_from_config_or_model_args(config, "use_d_vector_file"):
+        d_vector_file = d_vector_file or get_from_config_or_model_args(config, "d_vector_file")
         if isinstance(d_vector_file, list):
             d_vector_file = d_vector_file[0]
         if not d_vector_file:
             raise ValueError(f"{config_path}: use_d_vector_file is set but no d_vector_file is named (pass --d_vector_file)")
         vectors = speaker_d_vectors_from_file(d_vector_file)
-        width = _get(config, "d_vector_dim")
+        width = get_from_config_or_model_args(config, "d_vector_dim")
         slot = _slot_from_d_vectors(vectors)
         if slot.shape[1] != width:
             raise ValueError(f"{d_vector_file}: d-vectors have {slot.shape[1]} values, config.d_vector_dim is {width}")
@@ -151,7 +146,7 @@ def convert(
             voice_start, projection_data = "d_vector", p.to_dict()
         else:
             logger.info("no d-vector projection at %s: new voices start from the mean voice", projection)
-    elif _get(config, "use_speaker_embedding"):
+    elif get_from_config_or_model_args(config, "use_speaker_embedding"):
         if SLOT not in state:
             raise ValueError(f"{model_path}: use_speaker_embedding is set but the checkpoint has no {SLOT!r}")
         slot, kind, speakers = _slot_from_table(state[SLOT]), "speaker_table", int(state[SLOT].shape[0])

@@ -9,9 +9,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tts_maml.backbones import VitsBackbone  # noqa: E402
-from tts_maml.corpus import build_corpus  # noqa: E402
-from tts_maml.episodes import EpisodeSampler  # noqa: E402
-from tts_maml.meta_learner import MetaLearner, TaskBatch  # noqa: E402
+from tts_maml.corpus.build import build_corpus  # noqa: E402
+from tts_maml.meta.episodes import EpisodeSampler  # noqa: E402
+from tts_maml.meta.learner import MetaLearner, TaskBatch  # noqa: E402
 
 
 def small_corpus(folder=None):
@@ -25,8 +25,9 @@ def small_corpus(folder=None):
 
 def setup(corpus, algorithm="maml", inner_steps=3, meta_batch_size=4, config=None, seed=0):
     """(backbone, model, learner, tasks): tiny VITS and one meta-batch of prebuilt task batches."""
-    from tts_maml.recipes import load_samples
     from TTS.tts.configs.shared_configs import BaseDatasetConfig
+
+    from tts_maml.corpus.samples import load_samples
 
     config = config or VitsBackbone.tiny_config(phoneme_cache_path=os.path.join(corpus, "..", "phonemes"))
     config.maml.algorithm = algorithm

@@ -20,8 +20,8 @@ import torch
 from _common import table
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 
-from tts_maml.adaptation import load_for_adaptation
-from tts_maml.recipes import load_samples
+from tts_maml.adapt.adaptation import load_for_adaptation
+from tts_maml.corpus.samples import load_samples
 
 
 def curve(path, held_out, steps, lr):

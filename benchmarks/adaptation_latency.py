@@ -16,7 +16,7 @@ import time
 import torch
 from _common import small_corpus, table
 
-from tts_maml.adaptation import adapt
+from tts_maml.adapt.adaptation import adapt
 from tts_maml.backbones import VitsBackbone
 
 

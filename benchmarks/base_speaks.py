@@ -18,17 +18,15 @@ import argparse
 import json
 import os
 import random
-import sys
 
 import numpy as np
 import soundfile as sf
 import torch
 
 
-
 def mean_ci(values):
-    """(mean, half-width of the 95% t-interval) of ``values``, by ``tts_maml.evaluation.mean_interval``."""
-    from tts_maml.evaluation import mean_interval
+    """(mean, half-width of the 95% t-interval) of ``values``, by ``tts_maml.evaluate.evaluation.mean_interval``."""
+    from tts_maml.evaluate.evaluation import mean_interval
 
     interval = mean_interval(values)
     return interval["mean"], (interval["high"] - interval["low"]) / 2
@@ -47,7 +45,7 @@ def main() -> None:
     from TTS.utils.synthesizer import Synthesizer
 
     from tts_maml.demo import _spectrograms
-    from tts_maml.speaker_similarity import cosine, embed_file
+    from tts_maml.speakers.similarity import cosine, embed_file
 
     os.makedirs(args.out, exist_ok=True)
     config_path = os.path.join(args.run, "config.json")

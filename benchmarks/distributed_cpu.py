@@ -52,9 +52,9 @@ def worker():
     from TTS.tts.configs.shared_configs import BaseDatasetConfig
 
     from tts_maml.backbones import VitsBackbone
-    from tts_maml.distributed import rank_and_world_size
-    from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
-    from tts_maml.recipes import load_samples
+    from tts_maml.corpus.samples import load_samples
+    from tts_maml.meta.distributed import rank_and_world_size
+    from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
     out, corpus = os.environ[WORKER], os.environ["TTS_MAML_BENCH_CORPUS"]
     steps, tasks = int(os.environ["TTS_MAML_BENCH_STEPS"]), int(os.environ["TTS_MAML_BENCH_TASKS"])

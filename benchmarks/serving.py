@@ -38,11 +38,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
-
 from _common import table  # noqa: E402  (puts the repository on sys.path)
+
+from tts_maml.adapt.voice_delta import Voice, apply_voice  # noqa: E402
 from tts_maml.backbones import VitsBackbone  # noqa: E402
-from tts_maml.checkpoints import atomic_save, atomic_write_text, sha256_file  # noqa: E402
-from tts_maml.voice import Voice, apply_voice  # noqa: E402
+from tts_maml.files import atomic_save, atomic_write_text, sha256_file
 
 SENTENCE = "Hello there, how are you today?"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tts_maml.corpus import build_corpus
+from tts_maml.corpus.build import build_corpus
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +42,12 @@ def meta_trained(adapt_corpus, tmp_path_factory, phoneme_cache):
     import os
 
     import torch
+    from trainer import TrainerArgs
     from TTS.tts.configs.shared_configs import BaseDatasetConfig, BaseTTSConfig
     from TTS.tts.datasets import load_tts_samples
-    from trainer import TrainerArgs
 
     from tts_maml.backbones import VitsBackbone
-    from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
+    from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
     torch.manual_seed(0)
     load = lambda p: load_tts_samples(BaseTTSConfig(datasets=[BaseDatasetConfig(formatter="vctk", path=p)]),

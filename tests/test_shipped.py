@@ -29,7 +29,7 @@ def test_models_command_prints_json():
 
 @pytest.mark.parametrize("model", shipped_models(), ids=lambda m: m.name)
 def test_each_shipped_model_is_small_documented_and_loads_for_adaptation(model):
-    from tts_maml.adaptation import load_for_adaptation
+    from tts_maml.adapt.adaptation import load_for_adaptation
 
     assert model.size_bytes <= 30 * 2**20
     with open(model.card, encoding="utf-8") as f:

@@ -12,7 +12,7 @@ processes import it without torch).
 
 __version__ = "0.1.0"
 
-_LAZY = {"adapt": "tts_maml.adaptation", "merge": "tts_maml.voice", "load_voice": "tts_maml.voice"}
+_LAZY = {"adapt": "tts_maml.adapt.adaptation", "merge": "tts_maml.adapt.voice_delta", "load_voice": "tts_maml.adapt.voice_delta"}
 
 
 def __getattr__(name):

@@ -17,7 +17,7 @@ logger = logging.getLogger("tts_maml")
 
 
 def _make_corpus(args: argparse.Namespace) -> int:
-    from tts_maml.corpus import build_corpus
+    from tts_maml.corpus.build import build_corpus
 
     summary = build_corpus(
         args.out,
@@ -38,7 +38,7 @@ def _make_corpus(args: argparse.Namespace) -> int:
 
 
 def _check_corpus(args: argparse.Namespace) -> int:
-    from tts_maml.speaker_similarity import corpus_clips, similarity_report
+    from tts_maml.speakers.similarity import corpus_clips, similarity_report
 
     report = similarity_report(corpus_clips(args.corpus, max_clips=args.clips))
     print(f"{'speaker':10s} {'own':>6s}  {'nearest other':>19s}  {'id-accuracy':>11s}")
@@ -58,7 +58,7 @@ def _check_corpus(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from tts_maml.conversion import convert
+    from tts_maml.training.conversion import convert
 
     summary = convert(args.model_path, args.config_path, args.out, d_vector_file=args.d_vector_file,
                       projection=args.projection, overwrite=args.overwrite)  # fmt: skip
@@ -84,9 +84,9 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from tts_maml.adapters import count_parameters, resolve_adapter
     from tts_maml.backbones import BACKBONES
     from tts_maml.config import MamlGlowTTSConfig, MamlVitsConfig
+    from tts_maml.meta.parameter_selection import count_parameters, resolve_adapter
 
     backbone_cls = BACKBONES[args.model]
     if args.size == "tiny":
@@ -120,7 +120,7 @@ def _model_paths(args: argparse.Namespace) -> tuple:
 
 
 def _adapt(args: argparse.Namespace) -> int:
-    from tts_maml.adaptation import adapt
+    from tts_maml.adapt.adaptation import adapt
 
     model_path, config_path = _model_paths(args)
     result = adapt(
@@ -151,7 +151,7 @@ def _adapt(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from tts_maml.voice import merge
+    from tts_maml.adapt.voice_delta import merge
 
     print(f"wrote {merge(args.base, args.delta, args.out, overwrite=args.overwrite)}")
     return 0
@@ -177,7 +177,7 @@ def _numbers(text: str, kind: type, flag: str) -> list:
 
 
 def _train_baseline(args: argparse.Namespace) -> int:
-    from tts_maml.baseline import train_baseline
+    from tts_maml.evaluate.baseline import train_baseline
 
     record = train_baseline(args.model_path, args.config_path, args.corpus, args.out,
                             lrs=_numbers(args.lrs, float, "--lrs"), steps=args.steps, select_by=args.select_by,
@@ -193,7 +193,7 @@ def _train_baseline(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from tts_maml.evaluation import evaluate
+    from tts_maml.evaluate.evaluation import evaluate
 
     results = evaluate(
         args.model_path, args.config_path, args.corpus, args.out, baseline_model_path=args.baseline_model_path,
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="choose the fine-tuning baseline's learning rate on the dev speakers",
         description="The baseline is the pre-trained model the meta-learning started from, fine-tuned on a new "
         "speaker's clips with Adam. For every rate of --lrs, fine-tune it for --steps steps on each dev speaker of "
-        "--corpus (the first half of its held-out speakers, tts_maml.speaker_split) and score unseen sentences; "
+        "--corpus (the first half of its held-out speakers, tts_maml.corpus.speaker_split) and score unseen sentences; "
         "write OUT/baseline.json with the chosen rate (tts-maml evaluate --baseline_lr takes it).",
     )
     p.add_argument("--model_path", "--model-path", required=True,
@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="the meta-learned model against fine-tuning, on test speakers: similarity, loss, MCD, F0 per step",
-        description="Split the held-out speakers of --corpus into dev and test (tts_maml.speaker_split). On every "
+        description="Split the held-out speakers of --corpus into dev and test (tts_maml.corpus.speaker_split). On every "
         "test speaker and seed: adapt the meta-learned model exactly as tts-maml adapt does, and fine-tune the "
         "baseline (Adam, learning rate chosen on the dev speakers) on the same --shots clips; at every listed step "
         "measure speaker similarity of synthesised unseen sentences, the query loss, MCD (DTW) and F0 errors, with "

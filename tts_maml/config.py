@@ -68,7 +68,7 @@ class MamlConfig(Coqpit):
             Defaults to 100.
         voice_start: where a voice's slot starts, in an inner loop and in adaptation: ``"learned"``
             (the meta-learned slot, the same for every voice) or ``"d_vector"`` (the projected
-            speaker-encoder d-vector of the voice's support clips, see :mod:`tts_maml.d_vectors`;
+            speaker-encoder d-vector of the voice's support clips, see :mod:`tts_maml.speakers.d_vectors`;
             needs ``d_vector_projection``). Set by ``tts-maml convert``. Defaults to ``"learned"``.
         d_vector_projection: the projection of speaker-encoder embeddings to the slot's width
             (``DVectorProjection.to_dict()``), for ``voice_start="d_vector"``. Defaults to None.

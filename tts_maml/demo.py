@@ -4,7 +4,7 @@ By default (about a minute) it adapts the shipped meta-initialisation (``tts-mam
 voices it never saw, from 5 clips each (+2 held out for early stopping), with ``tts-maml adapt``:
 
 - a *test* speaker of the built-in corpus (rendered alone, in a second, with the corpus' own recipe);
-- the *outside* voice (:mod:`tts_maml.outside_voice`): another synthesiser, pitch and tempo.
+- the *outside* voice (:mod:`tts_maml.corpus.outside_voice`): another synthesiser, pitch and tempo.
 
 For each it synthesises a sentence the voice said (and adaptation never saw) with the base and the
 adapted model through Coqui's own ``tts`` command, beside the real clip, measures speaker
@@ -29,8 +29,8 @@ from typing import Any, Dict, List
 import numpy as np
 import soundfile as sf
 
-from tts_maml.corpus import write_clips_metadata
-from tts_maml.recipes import held_out_dir, offline_corpus
+from tts_maml.corpus.build import write_clips_metadata
+from tts_maml.corpus.offline import held_out_dir, offline_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +90,13 @@ def _pick_clips(corpus: str, out: str) -> Dict[str, Any]:
 
 def _centroid(reference: List[str]) -> np.ndarray:
     """The mean speaker embedding of a voice's reference clips (computed once per voice)."""
-    from tts_maml.speaker_similarity import embed_file
+    from tts_maml.speakers.similarity import embed_file
 
     return np.mean([embed_file(p) for p in reference], axis=0)
 
 
 def _similarity(wav_path: str, centroid: np.ndarray) -> float:
-    from tts_maml.speaker_similarity import cosine, embed_file
+    from tts_maml.speakers.similarity import cosine, embed_file
 
     return cosine(embed_file(wav_path), centroid)
 
@@ -219,7 +219,7 @@ seeded: differences of a few hundredths are within that noise (`tts-maml evaluat
 
 SHIPPED_MODEL = "glow_tts_dvector_meta"
 DEMO_STEPS = 20
-# The first test speaker of the pre-training corpus (tts_maml.speaker_split: sp248..sp255 are test).
+# The first test speaker of the pre-training corpus (tts_maml.corpus.speaker_split: sp248..sp255 are test).
 DEMO_SPEAKER = "sp248"
 
 
@@ -261,7 +261,7 @@ def _spectrograms(wavs: Dict[str, str], path: str, title: str) -> None:
 def _demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, log: str,
                 floor_clip: str) -> Dict[str, Any]:  # fmt: skip
     """Adapt the shipped model to one voice, synthesise base and adapted, measure; numbers."""
-    from tts_maml.metrics import mel_cepstral_distortion
+    from tts_maml.evaluate.metrics import mel_cepstral_distortion
 
     folder = os.path.join(out, name)
     picked = _clips_folder(clips, os.path.join(folder, "clips"))
@@ -297,9 +297,9 @@ def _demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, lo
 
 def run_shipped_demo(out: str = "demo_out") -> Dict[str, Any]:
     """The default demo into ``out`` (replaced); returns the measured numbers (also in report.json)."""
-    from tts_maml.corpus import speaker_clips
-    from tts_maml.outside_voice import outside_voice_clips
-    from tts_maml.recipes import PRETRAIN_CORPUS
+    from tts_maml.corpus.build import speaker_clips
+    from tts_maml.corpus.offline import PRETRAIN_CORPUS
+    from tts_maml.corpus.outside_voice import outside_voice_clips
     from tts_maml.shipped import shipped_model
 
     model = shipped_model(SHIPPED_MODEL)

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List
 
-from tts_maml.checkpoints import sha256_file
+from tts_maml.files import sha256_file
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 MODEL_FILES = ("model.pth", "config.json", "MODEL_CARD.md")

@@ -23,10 +23,11 @@ from TTS.utils.audio import AudioProcessor
 from tts_maml.backbones import GlowTTSBackbone
 from tts_maml.backbones.base import apply_overrides
 from tts_maml.config import load_config
-from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
-from tts_maml.recipes import (PRETRAIN_CORPUS, held_out_dir, load_samples, offline_corpus, progress_callbacks,
-                              recipe_arguments, split_held_out)  # fmt: skip
-from tts_maml.speaker_split import dev_samples
+from tts_maml.corpus.offline import PRETRAIN_CORPUS, held_out_dir, offline_corpus
+from tts_maml.corpus.samples import load_samples
+from tts_maml.corpus.speaker_split import dev_samples, split_held_out
+from tts_maml.training.recipe import progress_callbacks, recipe_arguments
+from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
 
 def main():

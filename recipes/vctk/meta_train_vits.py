@@ -18,9 +18,11 @@ from TTS.tts.utils.text.tokenizer import TTSTokenizer
 from TTS.utils.audio import AudioProcessor
 
 from tts_maml.backbones import VitsBackbone
-from tts_maml.meta_training import MamlTrainer, MamlTrainerModel
-from tts_maml.recipes import held_out_dir, load_samples, offline_corpus, progress_callbacks, recipe_arguments, split_held_out
-from tts_maml.speaker_split import dev_samples
+from tts_maml.corpus.offline import held_out_dir, offline_corpus
+from tts_maml.corpus.samples import load_samples
+from tts_maml.corpus.speaker_split import dev_samples, split_held_out
+from tts_maml.training.recipe import progress_callbacks, recipe_arguments
+from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
 
 def main():

@@ -20,9 +20,11 @@ from TTS.tts.utils.speakers import SpeakerManager
 from TTS.tts.utils.text.tokenizer import TTSTokenizer
 from TTS.utils.audio import AudioProcessor
 
-from tts_maml.d_vectors import prepare_d_vectors
-from tts_maml.pretraining import pretrain_glow_tts_config
-from tts_maml.recipes import PRETRAIN_CORPUS, load_samples, offline_corpus, recipe_arguments
+from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus
+from tts_maml.corpus.samples import load_samples
+from tts_maml.speakers.d_vectors import prepare_d_vectors
+from tts_maml.training.pretraining import pretrain_glow_tts_config
+from tts_maml.training.recipe import recipe_arguments
 
 
 def main():

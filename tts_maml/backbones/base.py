@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from coqpit import Coqpit
 from torch import Tensor, nn
 
-from tts_maml.adapters import AdapterPreset, resolve_adapter
-from tts_maml.d_vectors import DVectorProjection, voice_vector
+from tts_maml.meta.parameter_selection import AdapterPreset, resolve_adapter
+from tts_maml.speakers.d_vectors import DVectorProjection, voice_vector
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class Backbone(abc.ABC):
         ``"loss"`` is their weighted sum (what the inner loop and the meta-loss use)."""
 
     def task_loss(self, model: nn.Module):
-        """``loss(params, batch)`` for :class:`tts_maml.meta_learner.MetaLearner` (support and inner loop)."""
+        """``loss(params, batch)`` for :class:`tts_maml.meta.learner.MetaLearner` (support and inner loop)."""
         return lambda params, batch: self.task_losses(model, params, batch)["loss"]
 
     def evaluation_loss(self, model: nn.Module, draws: int = 4):

@@ -20,9 +20,9 @@ from TTS.config.shared_configs import BaseAudioConfig
 from TTS.tts.datasets.dataset import TTSDataset
 from TTS.tts.layers.losses import GlowTTSLoss
 
-from tts_maml.adapters import AdapterPreset
 from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlGlowTTSConfig
+from tts_maml.meta.parameter_selection import AdapterPreset
 
 # The voice-slot embedding and the layers that read it: every decoder flow's WaveNet conditioning
 # layer, and the duration predictor's first convolution (Coqui concatenates the speaker vector to its

@@ -26,9 +26,9 @@ from TTS.tts.models.vits import VitsDataset
 from TTS.tts.utils.helpers import segment
 from TTS.utils.audio.torch_transforms import wav_to_mel
 
-from tts_maml.adapters import AdapterPreset
 from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlVitsConfig
+from tts_maml.meta.parameter_selection import AdapterPreset
 
 # The speaker-conditioning layers of VITS: the voice-slot embedding and every layer that reads it.
 # The posterior encoder's conditioning is left out: inference (text -> prior -> flow -> decoder)

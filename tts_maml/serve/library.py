@@ -1,7 +1,7 @@
 """The voice library: every ``*.pth`` voice delta of a folder, checked against one base model.
 
 A voice's name is its file name without the extension (``voices/alice.pth`` is ``alice``). Each
-file is read with :func:`tts_maml.voice.load_voice` and checked as ``tts-maml merge`` checks it
+file is read with :func:`tts_maml.adapt.voice_delta.load_voice` and checked as ``tts-maml merge`` checks it
 (the base checkpoint's sha256, then every tensor's name, shape and dtype); a file that does not
 fit is *refused*, by name and with the reason, and the others still load. :meth:`VoiceLibrary.reload`
 rescans the folder: new and changed files are read, vanished ones dropped, unchanged ones kept
@@ -26,8 +26,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from tts_maml.checkpoints import sha256_file
-from tts_maml.voice import check_voice_base, check_voice_fits, load_voice
+from tts_maml.adapt.voice_delta import check_voice_base, check_voice_fits, load_voice
+from tts_maml.files import sha256_file
 
 logger = logging.getLogger(__name__)
 

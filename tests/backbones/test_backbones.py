@@ -1,0 +1,169 @@
+import pytest
+import torch
+
+from tts_maml.backbones import BACKBONES, VOICE_NAME, GlowTTSBackbone, VitsBackbone, get_backbone
+from tts_maml.meta.episodes import EpisodeSampler
+from tts_maml.meta.learner import MetaLearner, TaskBatch
+from tts_maml.meta.parameter_selection import count_parameters, resolve_adapter
+
+torch.set_num_threads(2)
+ALGORITHMS = ["maml", "fomaml", "reptile", "metasgd"]
+
+
+def setup(backbone_cls, phoneme_cache, samples, algorithm="maml", preset="conditioning", seed=0):
+    config = backbone_cls.tiny_config(phoneme_cache_path=phoneme_cache)
+    config.maml.algorithm = algorithm
+    config.maml.inner_steps = 2
+    config.maml.n_support = 2
+    config.maml.n_query = 2
+    config.maml.meta_batch_size = 2
+    config.maml.adapter_preset = preset
+    backbone = backbone_cls(config)
+    torch.manual_seed(seed)
+    model = backbone.build_model()
+    model.train()
+    sampler = EpisodeSampler(samples, 2, 2, seed=0)
+    tasks = [
+        TaskBatch(e.task, backbone.make_batch(model, e.support), backbone.make_batch(model, e.query))
+        for e in sampler.sample(0, 2)
+    ]
+    learner = MetaLearner(model, config.maml, backbone.adapter_names(model), backbone.task_loss(model),
+                          backbone.meta_parameter_names(model))  # fmt: skip
+    return backbone, model, learner, tasks
+
+
+BACKBONE_CLASSES = [VitsBackbone, GlowTTSBackbone]
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_registry_and_coqui_model_names(backbone_cls):
+    config = backbone_cls.tiny_config()
+    assert config.model == backbone_cls.name and BACKBONES[config.model] is backbone_cls
+    assert isinstance(get_backbone(config), backbone_cls)
+    with pytest.raises(ValueError, match="no tts_maml backbone"):
+        get_backbone(type("C", (), {"model": "tacotron2"})())
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_one_voice_slot(backbone_cls, phoneme_cache, small_samples):
+    backbone, model, _, tasks = setup(backbone_cls, phoneme_cache, small_samples)
+    assert backbone.config.speakers == [VOICE_NAME] and model.emb_g.weight.shape[0] == 1
+    assert torch.equal(tasks[0].support["speaker_ids"], torch.zeros(2, dtype=torch.long))
+    config = backbone_cls.tiny_config(speakers=["a", "b"])
+    with pytest.raises(ValueError, match="config.speakers"):
+        backbone_cls(config)
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_batches_come_from_coqui_datasets(backbone_cls, phoneme_cache, small_samples):
+    backbone, model, _, tasks = setup(backbone_cls, phoneme_cache, small_samples)
+    batch = tasks[0].support
+    if backbone_cls is VitsBackbone:
+        assert {"tokens", "token_lens", "spec", "mel", "waveform", "spec_lens"} <= set(batch)
+        assert batch["spec"].shape[1] == model.args.out_channels
+    else:
+        assert {"text_input", "text_lengths", "mel_input", "mel_lengths"} <= set(batch)
+        assert batch["mel_input"].shape[2] == backbone.config.audio.num_mels
+    assert len(batch["raw_text"] if "raw_text" in batch else batch["audio_unique_names"]) == 2
+    with pytest.raises(ValueError, match="at least one clip"):
+        backbone.make_batch(model, [])
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_one_meta_step_per_algorithm(backbone_cls, algorithm, phoneme_cache, small_samples):
+    backbone, model, learner, tasks = setup(backbone_cls, phoneme_cache, small_samples, algorithm)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    optimizer = torch.optim.Adam(learner.trainable_parameters(), lr=1e-3)
+    stats = learner.meta_step(tasks, optimizer, step=0)
+    assert not stats.skipped_step and stats.tasks_used == 2
+    assert all(map(torch.isfinite, map(torch.tensor, [stats.meta_loss, stats.query_before, *stats.support_losses])))
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    adapted = set(learner.adapted)
+    assert adapted & changed, "the adapter initialisation must move"
+    if algorithm == "reptile":
+        assert changed <= adapted  # Reptile meta-learns the adapted tensors only
+    else:
+        assert changed - adapted, "the base parameters get meta-gradients too"
+    for n, b in model.named_buffers():
+        assert torch.equal(b, buffers[n])
+    if algorithm == "metasgd":
+        rates = learner.inner_lr_values()
+        assert set(rates) == adapted and any(v != [backbone.config.maml.inner_lr] * 2 for v in rates.values())
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_second_order_reaches_parameters_outside_the_adapter_set(backbone_cls, phoneme_cache, small_samples):
+    grads = {}
+    for algorithm in ("maml", "fomaml"):
+        _, model, learner, tasks = setup(backbone_cls, phoneme_cache, small_samples, algorithm)
+        torch.manual_seed(1)  # the same random segments and dropout for both runs
+        learner.meta_gradient(tasks, step=0)
+        grads[algorithm] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        base = [n for n in grads[algorithm] if n not in learner.adapted]
+    differs = [n for n in base if not torch.allclose(grads["maml"][n], grads["fomaml"][n], rtol=1e-4, atol=1e-9)]
+    assert differs, "second-order terms must reach non-adapted parameters"
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_inner_loop_leaves_the_model_bit_identical(backbone_cls, phoneme_cache, small_samples):
+    _, model, learner, tasks = setup(backbone_cls, phoneme_cache, small_samples)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    result = learner.adapt(tasks[0].support, steps=2)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert set(result.fast) == set(learner.adapted)
+    assert any(not torch.equal(result.fast[n], state[n]) for n in result.fast)
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_every_preset_resolves_on_the_tiny_model(backbone_cls):
+    backbone = backbone_cls(backbone_cls.tiny_config())
+    model = backbone.build_model()
+    counts = {}
+    for name in backbone.presets:
+        names = resolve_adapter(model, backbone.presets, name, never=backbone.never_adapt)
+        counts[name] = count_parameters(model, names)
+    assert counts["speaker_embedding"] < counts["conditioning"] < counts["generator"]
+    assert counts["generator"] == sum(p.numel() for n, p in model.named_parameters() if not n.startswith("disc."))
+
+
+def test_vits_discriminator_is_never_adapted():
+    config = VitsBackbone.tiny_config()
+    config.model_args.init_discriminator = True
+    backbone = VitsBackbone(config)
+    model = backbone.build_model()
+    assert any(n.startswith("disc.") for n, _ in model.named_parameters())
+    for preset in backbone.presets:
+        names = resolve_adapter(model, backbone.presets, preset, never=backbone.never_adapt)
+        assert not any(n.startswith("disc.") for n in names), preset
+    config.maml.target_modules = r".*"
+    assert not any(n.startswith("disc.") for n in backbone.adapter_names(model))
+    assert not any(n.startswith("disc.") for n in backbone.meta_parameter_names(model))
+
+
+def test_glow_tts_actnorm_is_locked():
+    backbone = GlowTTSBackbone(GlowTTSBackbone.tiny_config())
+    assert backbone.config.data_dep_init_steps == 0
+
+
+def test_vits_synthesis_path_term_trains_the_path_inference_runs(phoneme_cache, small_samples):
+    assert VitsBackbone.vctk_config().maml.synthesis_loss_weight == 1.0
+    backbone, model, _, tasks = setup(VitsBackbone, phoneme_cache, small_samples)
+    params = dict(model.named_parameters())
+    without = backbone.task_losses(model, params, tasks[0].support)
+    assert "loss_synthesis" not in without
+    backbone.config.maml.synthesis_loss_weight = 0.5
+    with_term = backbone.task_losses(model, params, tasks[0].support)
+    term = with_term["loss_synthesis"]
+    assert torch.isfinite(term) and term > 0
+    assert torch.allclose(with_term["loss"], without["loss"] + 0.5 * term)
+    # The term reaches the inverse flow, the decoder and the voice slot, not the posterior encoder.
+    # (A new VITS zero-initialises each coupling layer's `post` conv, so nothing before `post`
+    # gets a gradient yet, in either path: probe `post` itself.)
+    names = ["flow.flows.0.post.weight", "waveform_decoder.conv_pre.bias", "emb_g.weight",
+             "posterior_encoder.enc.cond_layer.bias"]  # fmt: skip
+    grads = torch.autograd.grad(term, [params[n] for n in names], allow_unused=True)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads[:3])
+    assert grads[3] is None or grads[3].abs().sum() == 0

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from tts_maml.corpus import synthetic_voices as voices
+from tts_maml.corpus.synthetic_voices import STYLES, VoiceRecipe, check_tools, speaker_recipes, synthesize
+
+
+def test_recipes_are_deterministic_and_distinct():
+    a = speaker_recipes(40, seed=0)
+    assert a == speaker_recipes(40, seed=0)
+    assert a != speaker_recipes(40, seed=1)
+    assert len({r.describe() for r in a}) == 40
+
+
+def test_recipes_mix_engines_accents_and_formant_shifts():
+    recipes = speaker_recipes(20, seed=0)
+    assert {r.engine for r in recipes} == {"espeak-ng", "festival"}
+    assert {r.voice for r in recipes if r.engine == "festival"} == set(voices.FESTIVAL_VOICES)
+    assert len({r.accent for r in recipes if r.engine == "espeak-ng"}) == len(voices.ESPEAK_ACCENTS)
+    # Neighbouring speakers never share a vocal-tract (formant) shift.
+    for a, b in zip(recipes, recipes[1:]):
+        assert abs(a.formant_cents - b.formant_cents) >= 300
+
+
+def test_styles_change_prosody_only():
+    r = VoiceRecipe("espeak-ng", "en-gb+m3", pitch=50, pitch_range=100, rate=1.0, formant_cents=200)
+    fast, high = r.styled(STYLES["fast"]), r.styled(STYLES["high"])
+    assert fast.rate > r.rate and fast.pitch == r.pitch
+    assert high.pitch > r.pitch and high.pitch_range > r.pitch_range
+    assert (fast.formant_cents, fast.voice) == (r.formant_cents, r.voice)
+    assert r.styled(STYLES["neutral"]) == r
+    assert VoiceRecipe("espeak-ng", "en-gb", pitch=95).styled(STYLES["high"]).pitch == 99
+
+
+@pytest.mark.parametrize("missing, package", [("espeak-ng", "espeak-ng"), ("text2wave", "festival"), ("sox", "sox")])
+def test_missing_program_names_the_debian_package(monkeypatch, missing, package):
+    real_which = voices.shutil.which
+    monkeypatch.setattr(voices.shutil, "which", lambda p: None if p == missing else real_which(p))
+    with pytest.raises(RuntimeError, match=f"Debian package `{package}`"):
+        check_tools()
+
+
+def test_missing_festival_voice_names_the_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(voices, "FESTIVAL_VOICE_DIRS", (str(tmp_path),))
+    with pytest.raises(RuntimeError, match="festvox-kallpc16k"):
+        check_tools()
+
+
+@pytest.mark.parametrize("recipe", speaker_recipes(5, seed=0), ids=lambda r: r.voice)
+def test_synthesize_speaks(recipe):
+    wav = synthesize(recipe, "The quiet judge measured the yellow chair.", sample_rate=16000)
+    assert wav.dtype == np.float32 and wav.ndim == 1
+    assert 0.5 < wav.size / 16000 < 10
+    assert np.sqrt(np.mean(wav**2)) > 1e-3
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="unknown engine"):
+        synthesize(VoiceRecipe("mbrola", "us1"), "hello")

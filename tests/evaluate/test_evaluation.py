@@ -1,0 +1,88 @@
+import json
+import math
+import os
+
+import pytest
+
+from tts_maml.cli import main
+from tts_maml.evaluate.evaluation import METRICS, mean_interval, speaker_interval, steps_to_match
+
+
+def test_mean_interval_is_the_student_t_interval():
+    r = mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    # sd 1.5811, se 0.7071, t(0.975, 4) = 2.7764: half-width 1.9632
+    assert (r["mean"], r["n"]) == (3.0, 5)
+    assert r["low"] == pytest.approx(1.0368, abs=1e-4) and r["high"] == pytest.approx(4.9632, abs=1e-4)
+    one = mean_interval([0.5, float("nan")])
+    assert one["mean"] == 0.5 and one["n"] == 1 and math.isnan(one["low"]) and math.isnan(one["high"])
+
+
+def test_interval_is_over_speakers_of_their_seed_means():
+    rows = [{"speaker": s, "v": v} for s, vs in (("a", (1, 3)), ("b", (5, 5)), ("c", (9, 7))) for v in vs]
+    r = speaker_interval(rows, "v")
+    # speaker means 2, 5, 8: sd 3, se sqrt(3), t(0.975, 2) = 4.3027
+    assert r["n"] == 3 and r["mean"] == pytest.approx(5.0)
+    assert r["high"] - r["mean"] == pytest.approx(4.3027 * math.sqrt(3), abs=1e-3)
+
+
+def test_steps_to_match_reads_the_baseline_curve():
+    steps = [0, 5, 10, 20, 50, 100, 200]
+    summary = {
+        "meta": {"speaker_similarity": {"mean": [0.6, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]},
+                 "query_loss": {"mean": [2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]}},
+        "baseline": {"speaker_similarity": {"mean": [0.6, 0.62, 0.7, 0.75, 0.79, 0.81, 0.82]},
+                     "query_loss": {"mean": [2.0, 1.9, 1.8, 1.5, 1.2, 1.1, 1.05]}},
+    }  # fmt: skip
+    match = steps_to_match(summary, steps, reference_step=5)
+    assert match["speaker_similarity"]["baseline_steps"] == 100 and match["speaker_similarity"]["ratio"] == 20
+    assert match["query_loss"]["baseline_steps"] is None and match["query_loss"]["ratio"] is None
+
+
+def test_evaluate_refuses_bad_arguments(tmp_path, capsys):
+    args = ["evaluate", "--config_path", str(tmp_path / "c.json"), "--corpus", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert main(args + ["--model_path", str(tmp_path / "x.pth")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(args + ["--model_path", "m.pth", "--steps", "0,five"]) == 2
+    assert "comma-separated numbers" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def four_held_out(tmp_path_factory):
+    """4 held-out speakers x 6 clips: 2 dev + 2 test (a floor needs two test speakers)."""
+    from tts_maml.corpus.build import build_corpus
+
+    out = tmp_path_factory.mktemp("eval_corpus") / "corpus"
+    return build_corpus(str(out), speakers=1, utterances=6, seed=13, held_out=4, workers=2, progress=False)
+
+
+@pytest.mark.slow
+def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_path):
+    checkpoint, config = meta_trained
+    out = tmp_path / "report"
+    # The tiny meta-trained model stands in for the pre-trained starting checkpoint of the baseline.
+    assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--corpus", four_held_out.out,
+                 "--out", str(out), "--baseline_model_path", checkpoint, "--baseline_config_path", config,
+                 "--baseline-lrs", "1e-3,1e-2", "--shots", "3", "--queries", "2", "--steps", "0,2",
+                 "--reference-step", "2", "--seeds", "2", "--no-progress"]) == 0  # fmt: skip
+    assert sorted(os.listdir(out)) == sorted(["results.json", "report.md"] + [f"{m}.png" for m in METRICS])
+    results = json.loads((out / "results.json").read_text())
+    dev, test = results["speakers"]["dev"], results["speakers"]["test"]
+    assert len(dev) == 2 and len(test) == 2 and not set(dev) & set(test)
+    runs = results["runs"]
+    assert len(runs) == 2 * 2 * 2 * 2  # models x test speakers x seeds x steps
+    assert {r["speaker"] for r in runs} == set(test) and {r["seed"] for r in runs} == {0, 1}
+    for r in runs:
+        assert all(isinstance(r[m], float) and math.isfinite(r[m]) for m in ("query_loss", "mcd", "speaker_similarity"))
+    for key in ("floor", "ceiling"):
+        assert results[key]["n"] == 2 and results[key]["low"] <= results[key]["mean"] <= results[key]["high"]
+    assert results["ceiling"]["mean"] > results["floor"]["mean"]
+    sim = results["summary"]["baseline"]["speaker_similarity"]
+    assert sim["n"] == [2, 2] and all(lo <= m <= hi for lo, m, hi in zip(sim["low"], sim["mean"], sim["high"]))
+    choice = results["baseline_lr_choice"]
+    assert choice["speakers"] == dev and choice["chosen"] in (1e-3, 1e-2) and set(choice["lrs"]) == {"0.001", "0.01"}
+    assert results["models"]["baseline"]["lr"] == choice["chosen"]
+    assert set(results["steps_to_match"]) == {"speaker_similarity", "query_loss"}
+    assert any("only 2 test speakers" in w for w in results["warnings"])
+    report = (out / "report.md").read_text()
+    assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
+    assert "### speaker_similarity" in report and "Fine-tuning steps the baseline needs" in report

@@ -1,0 +1,54 @@
+"""The built-in offline corpus of the recipes, the demo and the tests: built once into a cache
+folder (``$TTS_MAML_CACHE`` or ``~/.cache/tts_maml``) and reused.
+
+Example:
+    >>> from tts_maml.corpus.offline import corpus_cache_dir
+    >>> corpus_cache_dir().endswith("tts_maml")
+    True
+"""
+
+import logging
+import os
+from typing import Optional
+
+from tts_maml.corpus.build import HELD_OUT_DIR, MANIFEST_FILE, build_corpus
+
+logger = logging.getLogger(__name__)
+
+# The built-in corpus of the recipes and the demo: 20 speakers x 30 clips, 4 held-out speakers.
+OFFLINE_SPEAKERS = 20
+OFFLINE_UTTERANCES = 30
+OFFLINE_HELD_OUT = 4
+OFFLINE_SEED = 0
+# The pre-training corpus: many more, cheaper speakers (a speaker space learnt from 20 speakers does
+# not hold a new one), and 16 held-out speakers: 8 dev (choices) + 8 test (reported numbers).
+PRETRAIN_CORPUS = {"speakers": 240, "utterances": 20, "held_out": 16, "seed": OFFLINE_SEED}
+
+
+
+def corpus_cache_dir() -> str:
+    """Where the offline corpus is cached: ``$TTS_MAML_CACHE`` or ``~/.cache/tts_maml``."""
+    return os.environ.get("TTS_MAML_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tts_maml")
+
+
+def offline_corpus(
+    speakers: int = OFFLINE_SPEAKERS,
+    utterances: int = OFFLINE_UTTERANCES,
+    held_out: int = OFFLINE_HELD_OUT,
+    seed: int = OFFLINE_SEED,
+    cache_dir: Optional[str] = None,
+) -> str:
+    """The offline corpus folder, built on first use (the build is atomic, so a cache folder
+    with a ``corpus.json`` is complete)."""
+    root = os.path.join(cache_dir or corpus_cache_dir(), f"corpus-{speakers}x{utterances}-h{held_out}-s{seed}")
+    if os.path.isfile(os.path.join(root, MANIFEST_FILE)):
+        logger.info("using the offline corpus in %s", root)
+        return root
+    logger.info("building the offline corpus into %s (once)", root)
+    build_corpus(root, speakers=speakers, utterances=utterances, seed=seed, held_out=held_out, overwrite=True)
+    return root
+
+
+def held_out_dir(corpus: str) -> str:
+    """The held-out speakers' folder of an offline corpus."""
+    return os.path.join(corpus, HELD_OUT_DIR)

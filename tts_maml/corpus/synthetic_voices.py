@@ -1,0 +1,282 @@
+"""Synthetic voices for the offline corpus: espeak-ng and festival, made distinct with sox.
+
+A :class:`VoiceRecipe` is everything that makes one corpus speaker: the engine voice (an espeak-ng
+accent x variant, or a festival diphone voice) plus prosody (mean pitch, pitch range, speaking
+rate) and a "vocal tract" change (a sox pitch shift, which moves F0 *and* formants together, as a
+smaller or larger speaker would) and a microphone colour (sox bass/treble EQ). The formant shift is
+what a speaker encoder hears most: raw espeak-ng variants sound alike to Resemblyzer (cosine about
+0.9), while shifts of 300 cents or more between speakers bring them to 0.5-0.75.
+
+A :class:`Style` changes prosody on top of a recipe (faster, slower, higher, lower), so that the
+same corpus can be cut into tasks by speaker or by speaking style.
+
+Example:
+    >>> from tts_maml.corpus.synthetic_voices import speaker_recipes
+    >>> recipes = speaker_recipes(4, seed=0)
+    >>> len({r.describe() for r in recipes})
+    4
+"""
+
+import io
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from typing import Dict, List, Sequence
+
+import numpy as np
+import soundfile as sf
+
+# Debian package that provides each program / voice, for the error a user sees when it is missing.
+DEBIAN_PACKAGES: Dict[str, str] = {
+    "espeak-ng": "espeak-ng",
+    "text2wave": "festival",
+    "sox": "sox",
+    "kal_diphone": "festvox-kallpc16k",
+    "ked_diphone": "festvox-kdlpc16k",
+}
+FESTIVAL_VOICE_DIRS: Sequence[str] = ("/usr/share/festival/voices/english",)
+
+ESPEAK_ACCENTS: Sequence[str] = (
+    "en-gb",
+    "en-us",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+# espeak-ng voice variants that sound like a person (the robot, whisper and effect variants are
+# left out). The suffix after "+" in "en-gb+m3".
+ESPEAK_VARIANTS: Sequence[str] = (
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7",
+    "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3",
+    "Andy", "Annie", "adam", "belinda", "david", "edward", "linda",
+    "max", "norbert", "paul", "steph", "travis", "zac",
+)  # fmt: skip
+FEMALE_VARIANTS = frozenset({"f1", "f2", "f3", "f4", "f5", "Annie", "belinda", "linda", "steph"})
+FESTIVAL_VOICES: Sequence[str] = ("kal_diphone", "ked_diphone")
+# Formant shifts in cents, visited with a stride so that neighbours in the speaker list differ
+# by at least 300 cents.
+FORMANT_CENTS: Sequence[int] = tuple(range(-500, 501, 100))
+FORMANT_STRIDE = 4
+# Centre frequencies (Hz) of the peaking EQ band that colours each speaker's timbre.
+EQ_BANDS_HZ: Sequence[int] = (300, 600, 1200, 2400, 4800)
+# Every fifth speaker is a festival voice: festival's diphone voices are the most different from
+# espeak-ng's formant synthesis to a speaker encoder.
+FESTIVAL_EVERY = 5
+
+
+@dataclass(frozen=True)
+class Style:
+    """A speaking style: prosody changes applied on top of a speaker's recipe.
+
+    Args:
+        name: the label written to the corpus' ``styles.csv``.
+        rate: multiplies the speaker's speaking rate.
+        pitch: added to the speaker's pitch (0-99 scale).
+        pitch_range: multiplies the speaker's pitch range.
+    """
+
+    name: str
+    rate: float = 1.0
+    pitch: int = 0
+    pitch_range: float = 1.0
+
+
+STYLES: Dict[str, Style] = {
+    s.name: s
+    for s in (
+        Style("neutral"),
+        Style("fast", rate=1.2),
+        Style("slow", rate=0.8),
+        Style("high", pitch=10, pitch_range=1.3),
+        Style("low", pitch=-10, pitch_range=0.75),
+    )
+}
+
+
+@dataclass(frozen=True)
+class VoiceRecipe:
+    """One synthetic speaker.
+
+    Args:
+        engine: ``"espeak-ng"`` or ``"festival"``.
+        voice: espeak-ng ``accent+variant`` (e.g. ``"en-gb+m3"``) or a festival voice
+            (``"kal_diphone"``, ``"ked_diphone"``).
+        pitch: mean pitch on espeak-ng's 0-99 scale (festival: mean F0 = 60 + 1.6 * pitch Hz).
+        pitch_range: pitch range in percent of the engine's default (100 = default).
+        rate: speaking rate relative to the engine's default (espeak-ng: 175 words/min).
+        formant_cents: sox pitch shift in cents; moves F0 and formants together, like a smaller
+            (positive) or larger (negative) vocal tract.
+        bass_db: sox low-shelf gain in dB (microphone colour).
+        treble_db: sox high-shelf gain in dB (microphone colour).
+        eq_hz: centre frequency of a one-octave peaking EQ band (timbre).
+        eq_db: gain of that band in dB.
+        gender: ``"F"`` or ``"M"``, as perceived (recorded in speaker-info.txt).
+    """
+
+    engine: str
+    voice: str
+    pitch: int = 50
+    pitch_range: int = 100
+    rate: float = 1.0
+    formant_cents: int = 0
+    bass_db: float = 0.0
+    treble_db: float = 0.0
+    eq_hz: int = 1200
+    eq_db: float = 0.0
+    gender: str = "M"
+
+    def styled(self, style: Style) -> "VoiceRecipe":
+        """The recipe with a speaking style's prosody applied."""
+        return replace(
+            self,
+            pitch=int(min(99, max(0, self.pitch + style.pitch))),
+            pitch_range=int(round(self.pitch_range * style.pitch_range)),
+            rate=round(self.rate * style.rate, 3),
+        )
+
+    def describe(self) -> str:
+        """A one-line, ``key=value`` description (what speaker-info.txt records)."""
+        return " ".join(f"{k}={v}" for k, v in asdict(self).items())
+
+    @property
+    def accent(self) -> str:
+        """The accent column of speaker-info.txt."""
+        return self.voice.split("+")[0] if self.engine == "espeak-ng" else "festival-" + self.voice
+
+
+def check_tools() -> None:
+    """Raise ``RuntimeError`` naming the Debian package of the first missing program or voice."""
+    for program in ("espeak-ng", "text2wave", "sox"):
+        if shutil.which(program) is None:
+            raise RuntimeError(
+                f"`{program}` was not found on PATH: install the Debian package "
+                f"`{DEBIAN_PACKAGES[program]}` (apt-get install {DEBIAN_PACKAGES[program]}, "
+                "or run scripts/setup.sh)"
+            )
+    for voice in FESTIVAL_VOICES:
+        if not any(os.path.isdir(os.path.join(d, voice)) for d in FESTIVAL_VOICE_DIRS):
+            raise RuntimeError(
+                f"festival voice `{voice}` was not found in {', '.join(FESTIVAL_VOICE_DIRS)}: install "
+                f"the Debian package `{DEBIAN_PACKAGES[voice]}` (apt-get install {DEBIAN_PACKAGES[voice]})"
+            )
+
+
+def speaker_recipes(count: int, seed: int = 0) -> List[VoiceRecipe]:
+    """Return ``count`` distinct speaker recipes, deterministically for ``seed``.
+
+    Speakers cycle through the espeak-ng accents and (shuffled) variants, every fifth is a festival
+    voice, and formant shifts are visited with a stride so that neighbouring speakers differ by at
+    least 300 cents. Prosody and EQ are drawn from the seed.
+    """
+    rng = random.Random(seed)
+    variants = list(ESPEAK_VARIANTS)
+    rng.shuffle(variants)
+    accents = list(ESPEAK_ACCENTS)
+    rng.shuffle(accents)
+    recipes: List[VoiceRecipe] = []
+    n_espeak = n_festival = 0
+    for i in range(count):
+        formant = FORMANT_CENTS[(i * FORMANT_STRIDE + seed) % len(FORMANT_CENTS)]
+        if i % FESTIVAL_EVERY == FESTIVAL_EVERY - 1:
+            engine, voice = "festival", FESTIVAL_VOICES[n_festival % len(FESTIVAL_VOICES)]
+            # The festival voices are two male speakers: beyond the first lap, shift the formant
+            # grid by half a step so that no two festival speakers share a recipe.
+            if n_festival >= len(FESTIVAL_VOICES) * len(FORMANT_CENTS):
+                formant += 75 * (n_festival // (len(FESTIVAL_VOICES) * len(FORMANT_CENTS)))
+            n_festival += 1
+            female = False
+        else:
+            variant = variants[n_espeak % len(variants)]
+            engine, voice = "espeak-ng", f"{accents[n_espeak % len(accents)]}+{variant}"
+            n_espeak += 1
+            female = variant in FEMALE_VARIANTS
+        recipes.append(
+            VoiceRecipe(
+                engine=engine,
+                voice=voice,
+                pitch=rng.randint(25, 75),
+                pitch_range=rng.choice((60, 80, 100, 130, 160)),
+                rate=round(rng.uniform(0.85, 1.15), 3),
+                formant_cents=formant,
+                bass_db=round(rng.uniform(-5.0, 5.0), 1),
+                treble_db=round(rng.uniform(-5.0, 5.0), 1),
+                eq_hz=EQ_BANDS_HZ[i % len(EQ_BANDS_HZ)],
+                eq_db=round(rng.choice((-1, 1)) * rng.uniform(4.0, 8.0), 1),
+                gender="F" if female or formant >= 300 else "M",
+            )
+        )
+    return recipes
+
+
+def _escape_ssml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _run(cmd: List[str], stdin: bytes = b"") -> bytes:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
+    if recipe.engine == "espeak-ng":
+        ssml = f'<speak><prosody range="{recipe.pitch_range}%">{_escape_ssml(text)}</prosody></speak>'
+        speed = str(int(round(175 * recipe.rate)))
+        return _run(["espeak-ng", "-m", "-v", recipe.voice, "-p", str(recipe.pitch), "-s", speed, "--stdout", ssml])
+    if recipe.engine == "festival":
+        f0_mean = 60 + 1.6 * recipe.pitch
+        f0_std = 14 * recipe.pitch_range / 100
+        # text2wave writes an empty data chunk to a pipe: it needs a real file.
+        fd, path = tempfile.mkstemp(suffix=".wav")
+        os.close(fd)
+        try:
+            _run(
+                [
+                    "text2wave",
+                    "-eval", f"(voice_{recipe.voice})",
+                    "-eval", f"(set! int_lr_params '((target_f0_mean {f0_mean:.1f}) (target_f0_std {f0_std:.1f})"
+                    " (model_f0_mean 170) (model_f0_std 34)))",
+                    "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / recipe.rate:.3f})",
+                    "-o", path,
+                ],
+                stdin=text.encode("utf-8"),
+            )  # fmt: skip
+            with open(path, "rb") as f:
+                return f.read()
+        finally:
+            os.remove(path)
+    raise ValueError(f"unknown engine {recipe.engine!r} (expected 'espeak-ng' or 'festival')")
+
+
+def synthesize(recipe: VoiceRecipe, text: str, sample_rate: int = 22050) -> np.ndarray:
+    """Speak ``text`` with ``recipe``: mono float32 audio at ``sample_rate`` (not trimmed).
+
+    Example:
+        >>> from tts_maml.corpus.synthetic_voices import VoiceRecipe, synthesize
+        >>> wav = synthesize(VoiceRecipe("espeak-ng", "en-gb+m3"), "Hello.")
+        >>> wav.dtype.name, wav.ndim
+        ('float32', 1)
+    """
+    raw = _engine_wav(recipe, text)
+    effects = [
+        "pitch", str(recipe.formant_cents),
+        "bass", str(recipe.bass_db),
+        "treble", str(recipe.treble_db),
+        "equalizer", str(recipe.eq_hz), "1o", str(recipe.eq_db),
+    ]  # fmt: skip
+    # -G: let sox guard against clipping from the EQ; the corpus peak-normalises afterwards.
+    out = _run(
+        ["sox", "-G", "-t", "wav", "-", "-t", "wav", "-e", "float", "-b", "32", "-c", "1", "-r", str(sample_rate), "-",
+         *effects],
+        stdin=raw,
+    )  # fmt: skip
+    wav, _ = sf.read(io.BytesIO(out), dtype="float32")
+    return wav.reshape(-1)

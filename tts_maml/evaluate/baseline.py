@@ -1,0 +1,156 @@
+"""The fine-tuning baseline: what a Coqui user would do instead of meta-learning.
+
+Take the pre-trained multi-speaker model that the meta-learning started from (converted to one
+voice slot by ``tts-maml convert``), and fine-tune it on the same few clips with Adam, as Coqui's
+Trainer would (Adam, gradients clipped at the config's ``grad_clip``), at a learning rate chosen on
+the dev speakers. :func:`fine_tune` is that loop, over the same tensors and the same task loss
+as ``tts-maml adapt`` (the model's adapter selection, or any preset: ``generator`` for every
+weight), starting where ``tts-maml adapt`` starts (``MetaLearner.start_weights``: with
+``maml.voice_start = "d_vector"`` the voice slot starts from the support clips' d-vector).
+:func:`train_baseline` chooses the learning rate on the dev speakers; ``tts-maml evaluate``
+does the same choice itself unless it is given one.
+
+Example:
+    >>> import torch
+    >>> from types import SimpleNamespace
+    >>> from tts_maml.evaluate.baseline import fine_tune
+    >>> from tts_maml.config import MamlConfig
+    >>> from tts_maml.meta.learner import MetaLearner
+    >>> model = torch.nn.Linear(1, 1, bias=False)
+    >>> loss = lambda params, x: ((torch.func.functional_call(model, params, (x,)) - 2 * x) ** 2).mean()
+    >>> loaded = SimpleNamespace(model=model, learner=MetaLearner(model, MamlConfig(), ["weight"], loss),
+    ...                          backbone=SimpleNamespace(task_loss=lambda m: loss), config=SimpleNamespace(grad_clip=0))
+    >>> fast = fine_tune(loaded, torch.ones(4, 1), steps=300, lr=0.05)
+    >>> round(float(fast["weight"]), 2)
+    2.0
+"""
+
+import logging
+import math
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from tts_maml.meta.inner_loop import NonFiniteError
+
+logger = logging.getLogger(__name__)
+
+
+def fine_tune(
+    loaded: Any,
+    support: Any,
+    steps: int,
+    lr: float,
+    on_step: Optional[Callable[[int, Dict[str, Tensor]], None]] = None,
+) -> Dict[str, Tensor]:
+    """Fine-tune the adapted tensors of ``loaded`` (a :class:`tts_maml.adapt.adaptation.LoadedModel`) on
+    the ``support`` batch for ``steps`` Adam steps at ``lr``; returns the fast weights (detached).
+
+    The model's parameters are not changed (the tensors are fine-tuned as a ``{name: tensor}``
+    dict through ``functional_call``, as in adaptation). ``on_step(step, fast)`` is called after
+    each update. Raises :class:`tts_maml.meta.inner_loop.NonFiniteError` on a non-finite loss or gradient.
+    """
+    model = loaded.model
+    base = {**{n: p.detach() for n, p in model.named_parameters()}, **dict(model.named_buffers())}
+    fast = {n: t.detach().clone().requires_grad_(True) for n, t in loaded.learner.start_weights(support).items()}
+    optimizer = torch.optim.Adam(list(fast.values()), lr=lr)
+    loss_fn = loaded.backbone.task_loss(model)
+    clip = getattr(loaded.config, "grad_clip", 0) or 0
+    clip = float(max(clip) if isinstance(clip, (list, tuple)) else clip)  # VITS: [discriminator, generator]
+    for step in range(1, steps + 1):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn({**base, **fast}, support)
+        if not torch.isfinite(loss):
+            raise NonFiniteError("fine-tuning loss", step)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(list(fast.values()), clip if clip > 0 else math.inf)
+        if not torch.isfinite(norm):
+            raise NonFiniteError("fine-tuning gradient", step)
+        optimizer.step()
+        if on_step is not None:
+            on_step(step, {n: t.detach() for n, t in fast.items()})
+    return {n: t.detach() for n, t in fast.items()}
+
+
+def joint_step(
+    model: nn.Module,
+    task_loss: Callable[[Dict[str, Tensor], Any], Tensor],
+    batches: Sequence[Any],
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float = 5.0,
+    parameters: Optional[Sequence[nn.Parameter]] = None,
+) -> float:
+    """One ordinary training step on the mean task loss of ``batches``; returns that loss.
+
+    Args:
+        model: the model (its live parameters are used).
+        task_loss: ``loss(params, batch)``, the same loss the meta-learner uses.
+        batches: one batch per task (support and query clips together).
+        optimizer: updates ``parameters``.
+        grad_clip: global gradient-norm clip (0: off).
+        parameters: the trained parameters (default: every parameter of ``model``).
+    """
+    params = dict(model.named_parameters())
+    trained = list(parameters) if parameters is not None else list(model.parameters())
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for batch in batches:
+        loss = task_loss({**params, **dict(model.named_buffers())}, batch) / len(batches)
+        loss.backward()
+        total += float(loss.detach())
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(trained, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total
+
+
+def train_baseline(
+    model_path: str,
+    config_path: str,
+    corpus: str,
+    out: str,
+    lrs: Sequence[float] = (1e-4, 3e-4, 1e-3, 3e-3),
+    steps: int = 200,
+    select_by: str = "speaker_similarity",
+    adapter_preset: Optional[str] = None,
+    held_out_speakers: Optional[int] = None,
+    shots: int = 5,
+    queries: int = 3,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Choose the baseline's learning rate on the dev speakers of ``corpus`` and write it to
+    ``out/baseline.json`` (the starting checkpoint and its sha256, the chosen rate, the dev score of
+    every rate); returns that record. ``tts-maml evaluate --baseline_lr`` takes the chosen rate.
+
+    Every rate of ``lrs`` fine-tunes the starting checkpoint for ``steps`` Adam steps on each dev
+    speaker's ``shots`` support clips (seed 0), and is scored on ``queries`` unseen sentences by
+    ``select_by`` (``speaker_similarity`` of the synthesised speech, or ``query_loss``).
+    """
+    import json
+    import os
+    import tempfile
+
+    from tts_maml.corpus.speaker_split import split_dev_test
+    from tts_maml.evaluate.evaluation import Subject, choose_baseline_lr, held_out_samples, make_episodes
+    from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
+
+    check_output_folder(out, overwrite)
+    with tempfile.TemporaryDirectory(prefix="tts_maml_baseline_") as work:  # the dev clips' phonemes
+        subject = Subject("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device,
+                          phoneme_cache=work)  # fmt: skip
+        samples = held_out_samples(corpus, held_out_speakers, seed=subject.loaded.config.maml.seed)
+        dev, _ = split_dev_test(s["speaker_name"] for s in samples)
+        if not dev:
+            raise ValueError(f"{corpus}: no dev speakers (the held-out speakers split into dev and test)")
+        choice = choose_baseline_lr(subject, make_episodes(samples, dev, [0], shots, queries), lrs, steps,
+                                    select_by, progress)  # fmt: skip
+    record = {"model_path": os.path.abspath(model_path), "config_path": os.path.abspath(config_path),
+              "sha256": sha256_file(model_path), "optimizer": "adam", **subject.describe(), **choice}  # fmt: skip
+    record.pop("inner_lr")  # the inner loop's rate, not the baseline's
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(json.dumps(record, indent=2), os.path.join(out, "baseline.json"))
+    return record

@@ -7,7 +7,13 @@ Resemblyzer similarity to the mean embedding of the speaker's real clips:
 
 - ceiling: the speaker's own real clips (leave-one-out);
 - floor: a real clip of each other sampled speaker (their mean);
-- model: the synthesised clips.
+- model: the synthesised clips;
+- Griffin-Lim ceiling: the real clips of those sentences turned into the model's mel spectrogram and
+  back with its own Griffin-Lim (``AudioProcessor``), scored against the centroid of the speaker's
+  other clips: the best a perfect acoustic model could score through this vocoder.
+
+``--noise-scale`` overrides Glow-TTS's inference noise scale (the config's ``inference_noise_scale``),
+``--power`` Griffin-Lim's magnitude exponent (the config's ``audio.power``; Coqui's default 1.5).
 
 Writes a JSON and a markdown table, and a spectrogram PNG of one synthesised clip beside the real one.
 
@@ -40,6 +46,10 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=8)
     parser.add_argument("--sentences", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise-scale", type=float, default=None,
+                        help="inference noise scale (default: the config's inference_noise_scale)")  # fmt: skip
+    parser.add_argument("--power", type=float, default=None,
+                        help="Griffin-Lim magnitude exponent (default: the config's audio.power)")  # fmt: skip
     args = parser.parse_args()
 
     from TTS.utils.synthesizer import Synthesizer
@@ -52,6 +62,11 @@ def main() -> None:
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     synth = Synthesizer(tts_checkpoint=os.path.join(args.run, args.checkpoint), tts_config_path=config_path)
+    if args.noise_scale is not None:
+        synth.tts_model.inference_noise_scale = args.noise_scale
+    ap = synth.tts_model.ap
+    if args.power is not None:
+        ap.power = args.power
     corpus = config["datasets"][0]["path"]
     wav_root = os.path.join(corpus, "wav48_silence_trimmed")
     speakers = sorted(random.Random(args.seed).sample(sorted(os.listdir(wav_root)), args.speakers))
@@ -60,7 +75,7 @@ def main() -> None:
     first_embedding = {o: embed_file(path) for o, path in first_clip.items()}
     # Coqui's vctk formatter names a speaker folder `spk` as `VCTK_spk`.
     names = {n.split("_", 1)[-1]: n for n in synth.tts_model.speaker_manager.speaker_names}
-    rows, sims, ceilings, floors = [], [], [], []
+    rows, sims, ceilings, floors, vocoded = [], [], [], [], []
     for i, spk in enumerate(speakers):
         folder = os.path.join(wav_root, spk)
         with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
@@ -71,8 +86,13 @@ def main() -> None:
         ceiling = float(np.mean([cosine(e, (centroid * len(files) - e) / (len(files) - 1)) for e in embeddings]))
         # The floor: the first clip of every other sampled speaker against this speaker's centroid.
         floor = float(np.mean([cosine(first_embedding[o], centroid) for o in speakers if o != spk]))
-        scores = []
+        scores, resynthesised = [], []
         for j, (clip_id, text) in enumerate(meta[-args.sentences :]):
+            k = len(meta) - args.sentences + j
+            real = ap.load_wav(files[k])
+            gl_path = os.path.join(args.out, f"{spk}_{j}_griffin_lim.wav")
+            sf.write(gl_path, ap.inv_melspectrogram(ap.melspectrogram(real)).astype(np.float32), ap.sample_rate)
+            resynthesised.append(cosine(embed_file(gl_path), (centroid * len(files) - embeddings[k]) / (len(files) - 1)))
             torch.manual_seed(args.seed + j)
             wav = synth.tts(text, speaker_name=names[spk])
             path = os.path.join(args.out, f"{spk}_{j}.wav")
@@ -81,19 +101,25 @@ def main() -> None:
             if i == 0 and j == 0:
                 _spectrograms({f"synthesised ({spk})": path, f"real ({spk})": os.path.join(folder, clip_id + ".flac")},
                               os.path.join(args.out, "spectrograms.png"), text)  # fmt: skip
-        rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)), "ceiling": ceiling})
+        rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)),
+                     "griffin_lim_ceiling": float(np.mean(resynthesised)), "ceiling": ceiling})  # fmt: skip
         sims.append(float(np.mean(scores)))
+        vocoded.append(float(np.mean(resynthesised)))
         ceilings.append(ceiling)
         floors.append(floor)
-    summary = {name: mean_ci(values) for name, values in (("floor", floors), ("model", sims), ("ceiling", ceilings))}
-    result = {"run": args.run, "checkpoint": args.checkpoint, "speakers": rows, "summary": summary}
+    summary = {name: mean_ci(values) for name, values in (("floor", floors), ("model", sims),
+                                                          ("griffin_lim_ceiling", vocoded), ("ceiling", ceilings))}
+    result = {"run": args.run, "checkpoint": args.checkpoint, "noise_scale": synth.tts_model.inference_noise_scale,
+              "power": ap.power,
+              "speakers": rows, "summary": summary}
     with open(os.path.join(args.out, "base_speaks.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
-    lines = ["| speaker | floor | pre-trained model | ceiling |", "|---|---|---|---|"]
-    lines += [f"| {r['speaker']} | {r['floor']:.3f} | {r['model']:.3f} | {r['ceiling']:.3f} |" for r in rows]
-    lines += [f"| **mean (95% interval)** | {summary['floor'][0]:.3f} ± {summary['floor'][1]:.3f} | "
-              f"**{summary['model'][0]:.3f} ± {summary['model'][1]:.3f}** | "
-              f"{summary['ceiling'][0]:.3f} ± {summary['ceiling'][1]:.3f} |"]  # fmt: skip
+    lines = ["| speaker | floor | pre-trained model | Griffin-Lim ceiling | ceiling |", "|---|---|---|---|---|"]
+    lines += [f"| {r['speaker']} | {r['floor']:.3f} | {r['model']:.3f} | {r['griffin_lim_ceiling']:.3f} | "
+              f"{r['ceiling']:.3f} |" for r in rows]  # fmt: skip
+    lines += ["| **mean (95% interval)** | " + " | ".join(
+        ("**{:.3f} ± {:.3f}**" if k == "model" else "{:.3f} ± {:.3f}").format(*summary[k])
+        for k in ("floor", "model", "griffin_lim_ceiling", "ceiling")) + " |"]  # fmt: skip
     table = "\n".join(lines)
     with open(os.path.join(args.out, "base_speaks.md"), "w", encoding="utf-8") as f:
         f.write(table + "\n")

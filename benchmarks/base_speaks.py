@@ -54,7 +54,7 @@ def main() -> None:
 
     from TTS.utils.synthesizer import Synthesizer
 
-    from tts_maml.demo import _spectrograms
+    from tts_maml.demo.spectrograms import plot_spectrograms
     from tts_maml.speakers.similarity import cosine, embed_file
 
     os.makedirs(args.out, exist_ok=True)
@@ -99,8 +99,8 @@ def main() -> None:
             sf.write(path, np.asarray(wav, dtype=np.float32), synth.output_sample_rate)
             scores.append(cosine(embed_file(path), centroid))
             if i == 0 and j == 0:
-                _spectrograms({f"synthesised ({spk})": path, f"real ({spk})": os.path.join(folder, clip_id + ".flac")},
-                              os.path.join(args.out, "spectrograms.png"), text)  # fmt: skip
+                plot_spectrograms({f"synthesised ({spk})": path, f"real ({spk})": os.path.join(folder, clip_id + ".flac")},
+                                  os.path.join(args.out, "spectrograms.png"), text)  # fmt: skip
         rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)),
                      "griffin_lim_ceiling": float(np.mean(resynthesised)), "ceiling": ceiling})  # fmt: skip
         sims.append(float(np.mean(scores)))

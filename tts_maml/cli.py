@@ -209,10 +209,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from tts_maml.demo import run_demo
+# The --train demo's recipe: a script of the repository, not of the package.
+DEMO_RECIPE = os.path.join("recipes", "vctk", "meta_train_vits.py")
 
-    run_demo(args.out, train=args.train, recipe_args=args.recipe_args)
+
+def _demo_recipe() -> str:
+    # The current folder first (scripts/demo.sh runs from the repository root, and the report then
+    # names the recipe as a relative path), then the checkout an editable install points into.
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (DEMO_RECIPE, os.path.join(checkout, DEMO_RECIPE)):
+        if os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f"{DEMO_RECIPE} not found in {os.getcwd()} nor in {checkout}: "
+                            "run the demo from a clone of the tts_maml repository")  # fmt: skip
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tts_maml.demo import run_demo, training_demo_artefacts
+
+    recipe = _demo_recipe() if args.train else None
+    run_demo(args.out, train=args.train, recipe_args=args.recipe_args, recipe=recipe, echo=sys.stdout.buffer)
+    if args.train:
+        print(f"\ndemo done in {os.path.abspath(args.out)}:")
+        for what, path in training_demo_artefacts(args.out).items():
+            print(f"  {what:30s} {path}")
     return 0
 
 

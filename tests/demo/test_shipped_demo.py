@@ -1,0 +1,37 @@
+import json
+import os
+
+import pytest
+
+from tts_maml.cli import main
+from tts_maml.demo.shipped_demo import DEMO_SPEAKER, shipped_report
+
+
+def voice_numbers(name):
+    return {"voice": name, "sentence": "Hi.", "adapt_seconds": 9.5, "similarity_floor": 0.5, "similarity_base": 0.6,
+            "similarity_adapted": 0.8, "similarity_ceiling": 0.9, "mcd_base": 7.0, "mcd_adapted": 6.0, "folder": name}  # fmt: skip
+
+
+def test_report_has_a_row_and_spectrograms_per_voice():
+    numbers = {"model": "m", "model_sha256": "0123456789abcdef", "steps": 20, "seconds": 61.2,
+               "voices": [voice_numbers(DEMO_SPEAKER), voice_numbers("outside")]}  # fmt: skip
+    text = shipped_report(numbers)
+    assert f"| `{DEMO_SPEAKER}` | 0.5 | 0.6 | 0.8 | 0.9 | 7.0 | 6.0 | 9.5 |" in text
+    assert "![outside](outside/spectrograms.png)" in text and "sha256 `0123456789ab…`" in text
+    assert "(flite `slt`, -250 cents, tempo 0.92)" in text and "Total demo time 61 s." in text
+
+
+@pytest.mark.slow
+def test_demo_command_adapts_the_shipped_model(tmp_path, capsys):
+    out = tmp_path / "demo_out"
+    assert main(["demo", "--out", str(out)]) == 0
+    numbers = json.load(open(out / "report.json"))
+    assert [v["voice"] for v in numbers["voices"]] == [DEMO_SPEAKER, "outside"]
+    for v in numbers["voices"]:
+        for f in ("real.wav", "base.wav", "adapted.wav", "spectrograms.png", "voice/adapted.pth", "clips/metadata.csv"):
+            assert os.path.isfile(out / v["voice"] / f), f
+        # adapting moves the voice towards the speaker
+        assert v["similarity_adapted"] > v["similarity_base"]
+    assert "## Measured" in (out / "report.md").read_text()
+    # adaptation's progress reached the console
+    assert "adapt" in capsys.readouterr().out

@@ -1,0 +1,147 @@
+"""The default demo (about a minute): the shipped meta-initialisation adapted to two voices it never saw.
+
+The voices: a *test* speaker of the pre-training corpus (rendered alone, in seconds, with the
+corpus' own recipe) and the *outside* voice (:mod:`tts_maml.corpus.outside_voice`). Each is
+adapted from 5 clips with ``tts-maml adapt``; an unseen sentence is synthesised with the base and
+the adapted model through Coqui's ``tts``, scored (similarity floor, base, adapted, ceiling; MCD)
+and drawn (spectrograms), and ``report.md`` / ``report.json`` gather the numbers.
+
+Everything it needs comes with the package (the model via :mod:`tts_maml.shipped`, the voices from
+the corpus recipes), so it runs from an installed wheel.
+"""
+
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Any, BinaryIO, Dict, List, Optional
+
+import soundfile as sf
+
+from tts_maml.corpus.outside_voice import FLITE_VOICE, PITCH_CENTS, TEMPO
+from tts_maml.demo.commands import console_script, run_logged, synthesise_base_and_adapted
+from tts_maml.demo.spectrograms import plot_spectrograms
+from tts_maml.demo.voice_clips import SUPPORT_CLIPS, VALIDATION_CLIPS, similarities, split_voice_clips
+
+# The package's name: the demo's log lines kept the logger name they had before the demo was split.
+logger = logging.getLogger(__package__)
+
+SHIPPED_MODEL = "glow_tts_dvector_meta"
+DEMO_STEPS = 20
+# The first test speaker of the pre-training corpus (tts_maml.corpus.speaker_split: sp248..sp255 are test).
+DEMO_SPEAKER = "sp248"
+# Another test speaker: one real clip of it is the similarity floor of DEMO_SPEAKER.
+FLOOR_SPEAKER = "sp249"
+OUTSIDE_CLIPS = 14
+
+
+def demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, log: str, floor_clip: str,
+               echo: Optional[BinaryIO] = None) -> Dict[str, Any]:  # fmt: skip
+    """Adapt the shipped ``model`` to the voice ``name`` from its ``clips`` (split by
+    :func:`~tts_maml.demo.voice_clips.split_voice_clips`) in ``out/name``, synthesise the unseen sentence
+    with the base and adapted models, draw their spectrograms and measure them; returns the voice's numbers.
+
+    ``floor_clip`` is a real clip of another voice: the similarity floor. Commands go to ``log``
+    (and ``echo``, for adaptation's progress).
+    """
+    from tts_maml.evaluate.metrics import mel_cepstral_distortion
+
+    folder = os.path.join(out, name)
+    picked = split_voice_clips(clips, os.path.join(folder, "clips"), os.path.join(folder, "real.wav"))
+    voice = os.path.join(folder, "voice")
+    seconds = run_logged([console_script("tts-maml"), "adapt", "--model", SHIPPED_MODEL, "--clips", picked.clips,
+                          "--out", voice, "--steps", str(DEMO_STEPS), "--val-clips", str(VALIDATION_CLIPS),
+                          "--name", name], log, echo)  # fmt: skip
+    wavs = {"real": picked.real, "base": os.path.join(folder, "base.wav"), "adapted": os.path.join(folder, "adapted.wav")}
+    synthesise_base_and_adapted((model.checkpoint, model.config), voice, picked.sentence, wavs, log)
+    plot_spectrograms({f"{k} ({name})": p for k, p in wavs.items()}, os.path.join(folder, "spectrograms.png"),
+                      f'"{picked.sentence}"')  # fmt: skip
+    real, rate = sf.read(wavs["real"], dtype="float32")
+    mcd = {k: mel_cepstral_distortion(real, sf.read(wavs[k], dtype="float32")[0], rate) for k in ("base", "adapted")}
+    similarity = similarities({"floor": floor_clip, "base": wavs["base"], "adapted": wavs["adapted"],
+                               "ceiling": wavs["real"]}, picked.reference)  # fmt: skip
+    return {
+        "voice": name,
+        "sentence": picked.sentence,
+        "adapt_seconds": round(seconds, 1),
+        **{f"similarity_{k}": v for k, v in similarity.items()},
+        "mcd_base": round(mcd["base"], 2),
+        "mcd_adapted": round(mcd["adapted"], 2),
+        "folder": os.path.relpath(folder, out),
+    }
+
+
+def run_shipped_demo(out: str = "demo_out", echo: Optional[BinaryIO] = None) -> Dict[str, Any]:
+    """The default demo into ``out`` (replaced); returns the measured numbers (also in report.json).
+
+    Commands go to ``out/demo.log``, and adaptation's progress also to ``echo`` where given.
+    """
+    from tts_maml.corpus.build import speaker_clips
+    from tts_maml.corpus.offline import PRETRAIN_CORPUS
+    from tts_maml.corpus.outside_voice import outside_voice_clips
+    from tts_maml.shipped import shipped_model
+
+    model = shipped_model(SHIPPED_MODEL)
+    out = os.path.abspath(out)
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    log = os.path.join(out, "demo.log")
+    start = time.perf_counter()
+    logger.info("demo 1/3: clips of two voices the model never saw (test speaker %s, the outside voice)", DEMO_SPEAKER)
+    corpus_args = {k: PRETRAIN_CORPUS[k] for k in ("speakers", "utterances", "seed", "held_out")}
+    speaker = speaker_clips(os.path.join(out, "sources", DEMO_SPEAKER), DEMO_SPEAKER, **corpus_args)
+    # The floor: a real clip of another test speaker, scored against this speaker's reference.
+    other = speaker_clips(os.path.join(out, "sources", FLOOR_SPEAKER), FLOOR_SPEAKER, **corpus_args)
+    outside = outside_voice_clips(os.path.join(out, "sources", "outside"), count=OUTSIDE_CLIPS)
+    logger.info("demo 2/3: adapting %s from %d clips each (tts-maml adapt) and synthesising with Coqui's tts",
+                SHIPPED_MODEL, SUPPORT_CLIPS)  # fmt: skip
+    voices = [demo_voice(DEMO_SPEAKER, speaker, model, out, log, floor_clip=other[-1]["path"], echo=echo),
+              demo_voice("outside", outside, model, out, log, floor_clip=speaker[-1]["path"], echo=echo)]  # fmt: skip
+    logger.info("demo 3/3: writing the report")
+    numbers = {"model": SHIPPED_MODEL, "model_sha256": model.sha256, "steps": DEMO_STEPS, "voices": voices,
+               "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    with open(os.path.join(out, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(numbers, f, indent=2)
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        f.write(shipped_report(numbers))
+    logger.info("demo done in %s (%.0f s): report.md, and per voice real/base/adapted wavs + spectrograms.png",
+                out, numbers["seconds"])  # fmt: skip
+    return numbers
+
+
+def shipped_report(n: Dict[str, Any]) -> str:
+    """The text of the default demo's ``report.md`` from its numbers ``n`` (as in report.json)."""
+    rows = "\n".join(
+        f"| `{v['voice']}` | {v['similarity_floor']} | {v['similarity_base']} | {v['similarity_adapted']} | "
+        f"{v['similarity_ceiling']} | {v['mcd_base']} | {v['mcd_adapted']} | {v['adapt_seconds']} |"
+        for v in n["voices"]
+    )
+    images = "\n\n".join(f"![{v['voice']}]({v['folder']}/spectrograms.png)" for v in n["voices"])
+    return f"""# tts_maml demo
+
+The shipped meta-initialisation `{n['model']}` (sha256 `{n['model_sha256'][:12]}…`, see its model card)
+adapted with `tts-maml adapt` to two voices it never saw, from {SUPPORT_CLIPS} clips each
+({VALIDATION_CLIPS} more held out for early stopping, {n['steps']} steps):
+
+- `{DEMO_SPEAKER}`: a test speaker of the built-in corpus (never used in training or in choices);
+- `outside`: a voice made outside the corpus recipes (flite `{FLITE_VOICE}`, {PITCH_CENTS} cents, tempo {TEMPO}).
+
+A sentence each voice said, and that adaptation never saw, synthesised with Coqui's own `tts`
+from the base model (`base.wav`: the mean voice) and the adapted one (`adapted.wav`), beside the
+real clip (`real.wav`). The commands are in `demo.log`.
+
+## Measured (one synthesis each; `tts-maml evaluate` gives means over speakers and seeds)
+
+| voice | similarity floor | base | adapted | ceiling | MCD base (dB) | MCD adapted (dB) | adapt (s) |
+|---|---|---|---|---|---|---|---|
+{rows}
+
+Similarity: the cosine between Resemblyzer embeddings of a clip and the mean embedding of the
+voice's real clips that adaptation never saw. *Floor*: a real clip of another voice; *ceiling*: the
+voice's own real unseen clip. MCD: mel-cepstral distortion to the real clip of the same sentence
+(DTW-aligned; lower is closer). Total demo time {n['seconds']:.0f} s.
+
+{images}
+"""

@@ -20,7 +20,7 @@ import torch
 from _common import table
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 
-from tts_maml.adapt.adaptation import load_for_adaptation
+from tts_maml.adapt.adaptation import load_for_adaptation, lr_label
 from tts_maml.corpus.samples import load_samples
 
 
@@ -45,7 +45,7 @@ def curve(path, held_out, steps, lr):
 
         with torch.no_grad():
             values.append(float(loss(params, query)))
-        loaded.learner.adapt(support, steps=steps, lr=None if loaded.lr == "learned" else loaded.lr, on_step=record)
+        loaded.learner.adapt(support, steps=steps, lr=loaded.lr, on_step=record)
         curves[speaker] = values
     return curves, loaded.lr
 
@@ -71,7 +71,7 @@ def main():
         rows.append([speaker, f"{meta[speaker][0]:.3f}", f"{target:.3f}", f"{base[speaker][0]:.3f}",
                      f"{min(base[speaker]):.3f}", reached if reached is not None else f"> {args.max_steps}",
                      f"{ratio:.1f}x" if reached is not None else f"> {args.max_steps / args.anchor:.0f}x"])  # fmt: skip
-    print(f"query loss on 5 unseen clips per held-out speaker; meta anchor = {args.anchor} steps; lr = {lr}")
+    print(f"query loss on 5 unseen clips per held-out speaker; meta anchor = {args.anchor} steps; lr = {lr_label(lr)}")
     table(["speaker", "meta step 0", f"meta step {args.anchor}", "baseline step 0", "baseline best",
            "baseline steps to reach meta", "ratio"], rows)  # fmt: skip
     finite = [r for r in ratios if np.isfinite(r)]

@@ -10,16 +10,28 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from tts_maml.adapt.adaptation import adapt
+from tts_maml.adapt.adaptation import (
+    adapt,
+    adapt_steps,
+    adapt_with_early_stopping,
+    load_for_adaptation,
+    lr_label,
+    prepare_batches,
+    split_clips,
+)
+from tts_maml.adapt.clips import read_clips
 from tts_maml.adapt.voice_delta import load_voice, merge
 from tts_maml.backbones import VitsBackbone
 from tts_maml.checkpoint import check_state_dict
+from tts_maml.config import MamlConfig
+from tts_maml.meta.learner import MetaLearner
 
 
 def held_out_clips(corpus, tmp_path, n):
@@ -45,11 +57,12 @@ def test_adapt_end_to_end(meta_trained, adapt_corpus, tmp_path):
     # 5 support clips, 2 held out; learned Meta-SGD rates used
     voice = load_voice(os.path.join(out, "voice.pth"))
     roles = [c["role"] for c in voice.provenance["clips"]]
-    assert roles.count("support") == 5 and roles.count("validation") == 2 and result.lr == "learned"
+    assert roles.count("support") == 5 and roles.count("validation") == 2 and result.lr is None
     # early stopping: the exported step is the held-out minimum, and adaptation helped
     assert result.best_step == int(np.argmin(result.val_losses))
     assert min(result.val_losses) < result.val_losses[0]
-    assert json.load(open(os.path.join(out, "curve.json")))["best_step"] == result.best_step
+    curve = json.load(open(os.path.join(out, "curve.json")))
+    assert curve["best_step"] == result.best_step and curve["lr"] == "learned" == voice.provenance["lr"]
     # only adapter tensors differ from the base
     base = torch.load(checkpoint, weights_only=False)["model"]
     adapted = torch.load(os.path.join(out, "adapted.pth"), weights_only=False)
@@ -86,6 +99,105 @@ def test_adapt_without_validation_exports_the_last_step_and_refuses_a_full_folde
     with pytest.raises(ValueError, match="needs at least 6"):
         adapt(checkpoint, config, clips, str(tmp_path / "o2"), steps=1, val_clips=5, progress=False)
     assert not (tmp_path / "o2").exists()
+
+
+def _linear(lr=None):
+    """A 1 x 1 linear model whose support loss is minimal at weight 2, wrapped like a LoadedModel."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.zero_()
+
+    def loss(params, batch):
+        x = batch["x"]
+        return ((torch.func.functional_call(model, params, (x,)) - batch["slope"] * x) ** 2).mean()
+
+    config = MamlConfig(algorithm="maml", inner_lr=0.1)
+    learner = MetaLearner(model, config, ["weight"], loss)
+    return SimpleNamespace(model=model, learner=learner, lr=lr, backbone=SimpleNamespace(evaluation_loss=lambda m: loss))
+
+
+SUPPORT = {"x": torch.linspace(-1, 1, 8)[:, None], "slope": 2.0}
+
+
+def test_adapt_steps_reports_every_step_from_the_start_weights_and_leaves_the_model_alone():
+    loaded = _linear()
+    seen = []
+    last = adapt_steps(loaded, SUPPORT, 4, lambda step, fast: seen.append((step, float(fast["weight"].detach()))))
+    assert [s for s, _ in seen] == [0, 1, 2, 3, 4] and seen[0][1] == 0.0
+    # gradient descent towards 2: every step closer, the last one returned
+    assert all(0.0 <= a < b < 2.0 for (_, a), (_, b) in zip(seen, seen[1:])) and float(last["weight"]) == seen[-1][1]
+    assert float(loaded.model.weight.detach()) == 0.0
+    # None: the config's (or the learned) rate; a given rate is used instead
+    fast_lr = adapt_steps(_linear(lr=0.4), SUPPORT, 4, lambda step, fast: None)
+    assert float(fast_lr["weight"]) > float(last["weight"])
+
+
+def test_early_stopping_keeps_the_step_with_the_lowest_held_out_loss():
+    loaded = _linear(lr=0.3)
+    held_out = {"x": SUPPORT["x"], "slope": 1.0}  # the support clips pull past the held-out optimum
+    weights = adapt_with_early_stopping(loaded, SUPPORT, 10, held_out, progress=False)
+    assert len(weights.support_losses) == len(weights.val_losses) == 11 and weights.steps == 10
+    assert 0 < weights.best_step < 10 and weights.best_step == int(np.argmin(weights.val_losses))
+    trajectory = {}
+    adapt_steps(loaded, SUPPORT, 10, lambda step, fast: trajectory.update({step: fast["weight"].clone()}))
+    assert torch.equal(weights.fast["weight"], trajectory[weights.best_step])
+    assert weights.support_losses == sorted(weights.support_losses, reverse=True)
+    # without held-out clips: the last step
+    last = adapt_with_early_stopping(loaded, SUPPORT, 10, progress=False)
+    assert last.best_step == 10 and last.val_losses == [] and torch.equal(last.fast["weight"], trajectory[10])
+
+
+def test_split_clips_holds_out_a_seeded_draw_and_names_the_folder():
+    roles = split_clips(list(range(6)), val_clips=2, seed=3)
+    assert roles.count("validation") == 2 and roles == split_clips(list(range(6)), val_clips=2, seed=3)
+    assert split_clips(list(range(6)), val_clips=0) == ["support"] * 6
+    with pytest.raises(ValueError, match="my_clips: 2 usable clip.*--val-clips 2 needs at least 3"):
+        split_clips([0, 1], val_clips=2, source="my_clips")
+
+
+def test_lr_label_names_the_learned_rates():
+    assert lr_label(None) == "learned" and lr_label(0.02) == 0.02
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """An untrained tiny VITS saved as a checkpoint + config.json, and a folder of 4 clips."""
+    folder = tmp_path_factory.mktemp("tiny_run")
+    config = VitsBackbone.tiny_config(phoneme_cache_path=str(folder / "phonemes"))
+    torch.manual_seed(0)
+    model = VitsBackbone(config).build_model()
+    torch.save({"model": model.state_dict()}, folder / "model.pth")
+    config.save_json(str(folder / "config.json"))
+    clips = folder / "clips"
+    clips.mkdir()
+    t = np.arange(22050) / 22050
+    for i, text in enumerate(["A first sentence.", "The second one.", "And a third.", "The last one here."]):
+        sf.write(clips / f"c{i}.wav", (0.3 * np.sin(2 * np.pi * (150 + 20 * i) * t)).astype(np.float32), 22050)
+        (clips / f"c{i}.txt").write_text(text, encoding="utf-8")
+    return str(folder / "model.pth"), str(folder / "config.json"), str(clips)
+
+
+def test_adapt_is_its_steps(tiny_run, tmp_path):
+    """load -> prepare batches -> adapt with early stopping gives what adapt() exports."""
+    model_path, config_path, clips = tiny_run
+    loaded = load_for_adaptation(model_path, config_path).to("cpu")
+    clip_list = read_clips(clips, loaded.config, loaded.model.tokenizer, loaded.model.ap)
+    roles = split_clips(clip_list, val_clips=1, seed=0)
+    batches = prepare_batches(loaded, clip_list, roles, name="v")
+    assert batches.validation is not None and batches.support["rng_seed"] != batches.validation["rng_seed"]
+    assert loaded.config.phoneme_cache_path.endswith("phonemes")  # the run's cache is put back
+    weights = adapt_with_early_stopping(loaded, batches.support, 2, batches.validation, progress=False)
+
+    result = adapt(model_path, config_path, clips, str(tmp_path / "out"), steps=2, val_clips=1, name="v",
+                   progress=False)  # fmt: skip
+    assert result.lr == loaded.lr == loaded.config.maml.inner_lr  # no learned rates in this checkpoint
+    assert (result.best_step, result.support_losses, result.val_losses) == (
+        weights.best_step, weights.support_losses, weights.val_losses)  # fmt: skip
+    voice = load_voice(result.files["voice.pth"])
+    assert set(voice.tensors) == set(weights.fast)
+    assert all(torch.equal(voice.tensors[n], weights.fast[n]) for n in weights.fast)
+    assert [c["role"] for c in voice.provenance["clips"]] == roles
+    assert json.load(open(result.files["curve.json"]))["lr"] == loaded.config.maml.inner_lr
 
 
 def test_a_config_that_does_not_match_its_weights_is_named():

@@ -28,3 +28,12 @@ def test_samples_follow_the_speaker_split():
     dev, test = dev_samples(samples), held_test_samples(samples)
     assert {s["speaker_name"] for s in dev} == {"a", "b"} and {s["speaker_name"] for s in test} == {"c", "d"}
     assert len(dev) + len(test) == len(samples)
+
+
+def test_held_out_samples_reads_the_held_out_folder_or_names_the_corpus(small_corpus, tmp_path):
+    from tts_maml.corpus.speaker_split import held_out_samples
+
+    samples = held_out_samples(small_corpus.out)
+    assert {s["speaker_name"].split("_")[-1] for s in samples} == set(small_corpus.held_out_speakers)
+    with pytest.raises(ValueError, match=f"--corpus {tmp_path} has no held_out/ folder"):
+        held_out_samples(str(tmp_path))

@@ -1,18 +1,23 @@
 """Few-shot adaptation: a meta-trained model + a folder of clips -> a new voice.
 
-:func:`adapt` runs the same functional inner loop as meta-training
-(:meth:`tts_maml.meta.learner.MetaLearner.adapt`) on the support clips, over the tensors that the
-model was meta-trained to adapt, with the learned inner learning rates when the checkpoint has
-them (Meta-SGD) and ``lr`` otherwise. With ``val_clips`` it holds clips out, scores them after
-every step and keeps the weights of the step with the lowest held-out loss (early stopping).
+:func:`adapt` is short wiring over four steps, each usable on its own:
 
-It writes, into an empty folder (or with ``overwrite``), each file atomically:
+1. **load** (:func:`load_for_adaptation`): the model, its config and its inner loop, as
+   meta-training left them: the tensors it adapted, its learned inner rates (Meta-SGD) unless a
+   learning rate is given;
+2. **prepare batches** (:func:`split_clips`, :func:`prepare_batches`): the clips, read and checked
+   (:mod:`tts_maml.adapt.clips`), split (seeded) into support and held-out clips, as batches;
+3. **adapt** (:func:`adapt_with_early_stopping` over :func:`adapt_steps`): the same functional
+   inner loop as meta-training (:meth:`tts_maml.meta.learner.MetaLearner.adapt`) on the support
+   batch; with held-out clips, scored after every step, keeping the weights of the step with the
+   lowest held-out loss (early stopping). ``tts-maml evaluate`` adapts by :func:`adapt_steps` too;
+4. **export** (:func:`export`): into an empty folder (or with ``overwrite``), each file atomically:
 
-- ``adapted.pth`` + ``config.json``: a plain Coqui checkpoint of the base architecture, the new
-  voice in the model's one voice slot, named ``name`` (``tts --model_path adapted.pth
-  --config_path config.json`` speaks it, no speaker flag needed);
-- ``voice.pth``: only the adapted tensors + provenance (:mod:`tts_maml.adapt.voice_delta`);
-- ``curve.json`` + ``curve.png``: support and held-out loss per step.
+   - ``adapted.pth`` + ``config.json``: a plain Coqui checkpoint of the base architecture, the new
+     voice in the model's one voice slot, named ``name`` (``tts --model_path adapted.pth
+     --config_path config.json`` speaks it, no speaker flag needed);
+   - ``voice.pth``: only the adapted tensors + provenance (:mod:`tts_maml.adapt.voice_delta`);
+   - ``curve.json`` + ``curve.png``: support and held-out loss per step.
 
 Example:
     >>> from tts_maml.adapt.adaptation import adapt
@@ -27,7 +32,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import soundfile as sf
 import torch
@@ -38,12 +43,24 @@ from tts_maml.adapt.voice_delta import CHECKPOINT_KEY, Voice, apply_voice
 from tts_maml.backbones import get_backbone
 from tts_maml.checkpoint import check_state_dict, load_checkpoint
 from tts_maml.config import load_config
-from tts_maml.files import atomic_save, atomic_write, atomic_write_text, check_output_folder, sha256_file
+from tts_maml.files import atomic_save, atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.learner import MetaLearner
+from tts_maml.plots import plot_adaptation_curve
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_FILES = ("adapted.pth", "config.json", "voice.pth", "curve.json", "curve.png")
+OnStep = Callable[[int, Dict[str, torch.Tensor]], None]
+
+
+def lr_label(lr: Optional[float]) -> Union[str, float]:
+    """How files and reports name an inner learning rate: ``"learned"`` for None (the learned
+    Meta-SGD rates), else the rate itself.
+
+    >>> lr_label(None), lr_label(0.01)
+    ('learned', 0.01)
+    """
+    return "learned" if lr is None else lr
 
 
 @dataclass
@@ -57,7 +74,8 @@ class AdaptationResult:
         val_losses: held-out loss at steps 0..steps (empty without validation clips).
         adapted: names of the adapted tensors.
         voice_bytes: size of ``voice.pth``.
-        lr: the learning rate used (``"learned"`` for Meta-SGD rates).
+        lr: the learning rate used (None: the learned Meta-SGD rates).
+        files: the written files by name (``OUTPUT_FILES``).
     """
 
     out: str
@@ -66,44 +84,16 @@ class AdaptationResult:
     val_losses: List[float]
     adapted: List[str]
     voice_bytes: int
-    lr: Any
+    lr: Optional[float]
     files: Dict[str, str] = field(default_factory=dict)
-
-
-def _samples(clips: List[Clip], folder: str, rate: int, name: str) -> List[Dict[str, Any]]:
-    """Write the processed clips as wavs (Coqui's datasets read files) and describe them as samples."""
-    samples = []
-    for clip in clips:
-        path = os.path.join(folder, clip.clip_id + ".wav")
-        sf.write(path, clip.wav, rate, subtype="FLOAT")
-        samples.append({"text": clip.text, "audio_file": path, "speaker_name": name, "root_path": folder,
-                        "audio_unique_name": f"{name}#{clip.clip_id}", "language": ""})  # fmt: skip
-    return samples
-
-
-def _plot(curve: Dict[str, Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    steps = list(range(len(curve["support_loss"])))
-    ax.plot(steps, curve["support_loss"], label="support loss")
-    if curve["val_loss"]:
-        ax.plot(steps, curve["val_loss"], label="held-out loss")
-    ax.axvline(curve["best_step"], color="grey", linestyle="--", label=f"exported step {curve['best_step']}")
-    ax.set_xlabel("adaptation step")
-    ax.set_ylabel("task loss")
-    ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
 
 
 @dataclass
 class LoadedModel:
-    """A meta-trained checkpoint ready to adapt (see :func:`load_for_adaptation`)."""
+    """A meta-trained checkpoint ready to adapt (see :func:`load_for_adaptation`).
+
+    ``lr`` is the inner learning rate: None for the learned Meta-SGD rates, else the rate.
+    """
 
     config: Any
     backbone: Any
@@ -111,7 +101,15 @@ class LoadedModel:
     checkpoint: Dict[str, Any]
     learner: MetaLearner
     adapted: List[str]
-    lr: Any
+    lr: Optional[float]
+
+    def to(self, device: str) -> "LoadedModel":
+        """Move the model (in eval mode) and its learned inner rates to ``device``; returns self."""
+        device_t = torch.device(device)
+        self.model.to(device_t).eval()
+        if self.learner.inner_lrs is not None:
+            self.learner.inner_lrs.to(device_t)
+        return self
 
 
 def load_for_adaptation(model_path: str, config_path: str, adapter_preset: Optional[str] = None,
@@ -143,12 +141,187 @@ def load_for_adaptation(model_path: str, config_path: str, adapter_preset: Optio
         with torch.no_grad():
             for tensor_name, rates in learner.inner_lrs.as_dict().items():
                 rates.copy_(learned[tensor_name])
-        lr_used: Any = "learned"
+        lr_used: Optional[float] = None
     else:
         if learner.inner_lrs is not None and lr is None and learned:
             logger.info("the learned inner rates are for other tensors: adapting with lr=%g", config.maml.inner_lr)
         lr_used = float(lr if lr is not None else config.maml.inner_lr)
     return LoadedModel(config, backbone, model, checkpoint, learner, adapted, lr_used)
+
+
+def split_clips(clips: Sequence[Clip], val_clips: int, seed: int = 0, source: str = "clips") -> List[str]:
+    """The role of each clip, ``"support"`` or ``"validation"``: ``val_clips`` of them, drawn with
+    ``seed``, are held out. Raises naming ``source`` (the clips folder) when too few are left.
+
+    >>> split_clips([None] * 4, val_clips=1, seed=0)
+    ['validation', 'support', 'support', 'support']
+    """
+    if len(clips) < val_clips + 1:
+        raise ValueError(
+            f"{source}: {len(clips)} usable clip(s), but --val-clips {val_clips} needs at least {val_clips + 1}"
+        )
+    order = torch.randperm(len(clips), generator=torch.Generator().manual_seed(seed)).tolist()
+    val_ids = set(order[:val_clips])
+    return ["validation" if i in val_ids else "support" for i in range(len(clips))]
+
+
+@dataclass
+class ClipBatches:
+    """Clips as the batches adaptation runs on (see :func:`prepare_batches`).
+
+    Args:
+        clips: every clip, in the order read.
+        roles: ``"support"`` or ``"validation"`` per clip (:func:`split_clips`).
+        support: the batch of the support clips.
+        validation: the batch of the held-out clips (None without any).
+    """
+
+    clips: List[Clip]
+    roles: List[str]
+    support: Any
+    validation: Optional[Any]
+
+
+def _samples(clips: Sequence[Clip], folder: str, rate: int, name: str) -> List[Dict[str, Any]]:
+    """Write the processed clips as wavs (Coqui's datasets read files) and describe them as samples."""
+    samples = []
+    for clip in clips:
+        path = os.path.join(folder, clip.clip_id + ".wav")
+        sf.write(path, clip.wav, rate, subtype="FLOAT")
+        samples.append({"text": clip.text, "audio_file": path, "speaker_name": name, "root_path": folder,
+                        "audio_unique_name": f"{name}#{clip.clip_id}", "language": ""})  # fmt: skip
+    return samples
+
+
+def prepare_batches(loaded: LoadedModel, clips: Sequence[Clip], roles: Sequence[str],
+                    name: str = "voice") -> ClipBatches:  # fmt: skip
+    """The support and held-out batches of ``clips`` by ``roles``, on the model's device.
+
+    The batches are built from wavs in a temporary folder, removed afterwards; the clips'
+    phonemes are cached there too, not in the training run's cache.
+    """
+    config = loaded.config
+    work = tempfile.mkdtemp(prefix="tts_maml_adapt_")
+    training_cache, config.phoneme_cache_path = config.phoneme_cache_path, os.path.join(work, "phonemes")
+    try:
+        samples = _samples(clips, work, int(config.audio.sample_rate), name)
+        support = [s for s, role in zip(samples, roles) if role == "support"]
+        held = [s for s, role in zip(samples, roles) if role == "validation"]
+        support_batch = loaded.backbone.make_batch(loaded.model, support)
+        val_batch = loaded.backbone.make_batch(loaded.model, held) if held else None
+    finally:
+        config.phoneme_cache_path = training_cache
+        shutil.rmtree(work, ignore_errors=True)
+    return ClipBatches(list(clips), list(roles), support_batch, val_batch)
+
+
+def adapt_steps(loaded: LoadedModel, support: Any, steps: int, on_step: OnStep) -> Dict[str, torch.Tensor]:
+    """Adapt ``loaded`` on the ``support`` batch for ``steps`` inner steps, at ``loaded.lr``.
+
+    ``on_step(0, weights)`` sees where adaptation starts (``learner.start_weights``), then
+    ``on_step(k, fast)`` the fast weights after each step k. Returns the last fast weights
+    (detached); the model's parameters are not changed. This is the one adaptation step of
+    ``tts-maml adapt`` (:func:`adapt_with_early_stopping`) and ``tts-maml evaluate``.
+    Raises :class:`tts_maml.meta.inner_loop.NonFiniteError` on a diverging step.
+    """
+    on_step(0, loaded.learner.start_weights(support))
+    return loaded.learner.adapt(support, steps=steps, lr=loaded.lr, on_step=on_step).fast
+
+
+@dataclass
+class AdaptedWeights:
+    """What :func:`adapt_with_early_stopping` kept.
+
+    Args:
+        fast: the adapted tensors of the kept step (detached).
+        best_step: that step (0: where adaptation starts).
+        steps: the steps run.
+        support_losses: support loss at steps 0..steps.
+        val_losses: held-out loss at steps 0..steps (empty without a held-out batch).
+    """
+
+    fast: Dict[str, torch.Tensor]
+    best_step: int
+    steps: int
+    support_losses: List[float]
+    val_losses: List[float]
+
+
+def adapt_with_early_stopping(loaded: LoadedModel, support: Any, steps: int, validation: Optional[Any] = None,
+                              progress: bool = True) -> AdaptedWeights:  # fmt: skip
+    """Adapt for ``steps`` steps (:func:`adapt_steps`), scoring the support (and ``validation``)
+    batch at every step; keep the step with the lowest held-out loss, or the last step without
+    ``validation``."""
+    loss = loaded.backbone.evaluation_loss(loaded.model)
+    params = {n: p.detach() for n, p in loaded.model.named_parameters()}
+    key = "val" if validation is not None else "support"
+    scores: List[Dict[str, float]] = []
+    best: Dict[str, Any] = {"step": 0, "fast": {}}
+    bar = tqdm(total=steps, desc="adapt", unit="step", disable=not progress)
+
+    def on_step(step: int, fast: Dict[str, torch.Tensor]) -> None:
+        fast = {n: t.detach() for n, t in fast.items()}
+        with torch.no_grad():
+            now = {"support": float(loss({**params, **fast}, support))}
+            if validation is not None:
+                now["val"] = float(loss({**params, **fast}, validation))
+        scores.append(now)
+        if step == 0 or validation is None or now[key] < scores[best["step"]][key]:
+            best.update(step=step, fast={n: t.clone() for n, t in fast.items()})
+        if step > 0:
+            bar.set_postfix({k + "_loss": f"{v:.4f}" for k, v in now.items()})
+            bar.update(1)
+
+    with bar:
+        adapt_steps(loaded, support, steps, on_step)
+    return AdaptedWeights(fast=best["fast"], best_step=best["step"], steps=steps,
+                          support_losses=[s["support"] for s in scores],
+                          val_losses=[s["val"] for s in scores] if validation is not None else [])  # fmt: skip
+
+
+@dataclass
+class ExportedVoice:
+    """What :func:`export` wrote: the voice, the files by name, and the size of ``voice.pth``."""
+
+    voice: Voice
+    files: Dict[str, str]
+    voice_bytes: int
+
+
+def export(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, model_path: str, out: str,
+           name: str = "voice", seed: int = 0, overwrite: bool = False) -> ExportedVoice:  # fmt: skip
+    """Write ``OUTPUT_FILES`` into ``out`` (module docstring), each atomically: the kept weights as
+    ``voice.pth`` with their provenance (base checkpoint ``model_path``, clips and their roles,
+    steps, learning rate, loss curve, ``seed``), merged into ``adapted.pth`` with ``config.json``
+    (speaker ``name``), and the loss curve."""
+    curve = {"support_loss": weights.support_losses, "val_loss": weights.val_losses, "best_step": weights.best_step,
+             "steps": weights.steps, "lr": lr_label(loaded.lr)}  # fmt: skip
+    clip_roles = [
+        {"file": os.path.abspath(c.path), "text": c.text, "role": role,
+         "source_rate": c.source_rate, "channels": c.channels, "gain_db": round(c.gain_db, 2)}  # fmt: skip
+        for c, role in zip(batches.clips, batches.roles)
+    ]
+    voice = Voice(
+        name=name,
+        tensors={n: t.detach().cpu() for n, t in weights.fast.items()},
+        base_sha256=sha256_file(model_path),
+        backbone=loaded.backbone.name,
+        provenance={"base_file": os.path.basename(model_path), "adapted": loaded.adapted, "steps": weights.steps,
+                    "best_step": weights.best_step, "lr": lr_label(loaded.lr), "loss_curve": curve,
+                    "clips": clip_roles, "seed": seed},  # fmt: skip
+    )
+    adapted_checkpoint = apply_voice(loaded.checkpoint, voice)
+    # Checked again: the folder may have filled while adaptation ran.
+    check_output_folder(out, overwrite)
+    os.makedirs(out, exist_ok=True)
+    files = {f: os.path.join(out, f) for f in OUTPUT_FILES}
+    atomic_save(voice.to_state(), files["voice.pth"])
+    atomic_save(adapted_checkpoint, files["adapted.pth"])
+    loaded.config.speakers = [name]
+    atomic_write_text(json.dumps(loaded.config.to_dict(), indent=4), files["config.json"])
+    atomic_write_text(json.dumps(curve, indent=2), files["curve.json"])
+    plot_adaptation_curve(curve, files["curve.png"])
+    return ExportedVoice(voice, files, os.path.getsize(files["voice.pth"]))
 
 
 def adapt(
@@ -191,113 +364,17 @@ def adapt(
     if not name or any(c in name for c in "/\\\n"):
         raise ValueError(f"--name {name!r} is not a usable voice name")
     check_output_folder(out, overwrite)
-
     loaded = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
-    config, backbone, model, checkpoint = loaded.config, loaded.backbone, loaded.model, loaded.checkpoint
-    learner, adapted, lr_used = loaded.learner, loaded.adapted, loaded.lr
-
     # Read and check every clip before any step runs.
-    clip_list = read_clips(clips, config, model.tokenizer, model.ap)
-    if len(clip_list) < val_clips + 1:
-        raise ValueError(
-            f"{clips}: {len(clip_list)} usable clip(s), but --val-clips {val_clips} needs at least {val_clips + 1}"
-        )
-    order = torch.randperm(len(clip_list), generator=torch.Generator().manual_seed(seed)).tolist()
-    val_ids = set(order[:val_clips])
-    device_t = torch.device(device)
-    model.to(device_t).eval()
-    if learner.inner_lrs is not None:
-        learner.inner_lrs.to(device_t)
-
-    work = tempfile.mkdtemp(prefix="tts_maml_adapt_")
-    # Phonemes of the new clips are cached in the work folder, not in the training run's cache.
-    training_cache, config.phoneme_cache_path = config.phoneme_cache_path, os.path.join(work, "phonemes")
-    try:
-        samples = _samples(clip_list, work, int(config.audio.sample_rate), name)
-        support = [s for i, s in enumerate(samples) if i not in val_ids]
-        held = [s for i, s in enumerate(samples) if i in val_ids]
-        support_batch = backbone.make_batch(model, support)
-        val_batch = backbone.make_batch(model, held) if held else None
-        loss = backbone.evaluation_loss(model)
-        params = {n: p.detach() for n, p in model.named_parameters()}
-
-        def score(fast: Dict[str, torch.Tensor]) -> Dict[str, float]:
-            with torch.no_grad():
-                result = {"support": float(loss({**params, **fast}, support_batch))}
-                if val_batch is not None:
-                    result["val"] = float(loss({**params, **fast}, val_batch))
-            return result
-
-        initial = learner.start_weights(support_batch)
-        scores = [score(initial)]
-        best = {"step": 0, "fast": {n: t.clone() for n, t in initial.items()}}
-        bar = tqdm(total=steps, desc="adapt", unit="step", disable=not progress)
-
-        def on_step(step: int, fast: Dict[str, torch.Tensor]) -> None:
-            now = score({n: t.detach() for n, t in fast.items()})
-            scores.append(now)
-            key = "val" if val_batch is not None else "support"
-            if val_batch is None or now[key] < scores[best["step"]][key]:
-                best.update(step=step, fast={n: t.detach().clone() for n, t in fast.items()})
-            bar.set_postfix({k + "_loss": f"{v:.4f}" for k, v in now.items()})
-            bar.update(1)
-
-        with bar:
-            learner.adapt(support_batch, steps=steps, lr=None if lr_used == "learned" else lr_used, on_step=on_step)
-    finally:
-        config.phoneme_cache_path = training_cache
-        shutil.rmtree(work, ignore_errors=True)
-
-    curve = {
-        "support_loss": [s["support"] for s in scores],
-        "val_loss": [s["val"] for s in scores] if val_batch is not None else [],
-        "best_step": best["step"],
-        "steps": steps,
-        "lr": lr_used,
-    }
-    clip_roles = [
-        {"file": os.path.abspath(c.path), "text": c.text, "role": "validation" if i in val_ids else "support",
-         "source_rate": c.source_rate, "channels": c.channels, "gain_db": round(c.gain_db, 2)}  # fmt: skip
-        for i, c in enumerate(clip_list)
-    ]
-    voice = Voice(
-        name=name,
-        tensors={n: t.detach().cpu() for n, t in best["fast"].items()},
-        base_sha256=sha256_file(model_path),
-        backbone=backbone.name,
-        provenance={
-            "base_file": os.path.basename(model_path),
-            "adapted": adapted,
-            "steps": steps,
-            "best_step": best["step"],
-            "lr": lr_used,
-            "loss_curve": curve,
-            "clips": clip_roles,
-            "seed": seed,
-        },
-    )
-    adapted_checkpoint = apply_voice(checkpoint, voice)
-    check_output_folder(out, overwrite)
-    os.makedirs(out, exist_ok=True)
-    files = {f: os.path.join(out, f) for f in OUTPUT_FILES}
-    atomic_save(voice.to_state(), files["voice.pth"])
-    atomic_save(adapted_checkpoint, files["adapted.pth"])
-    config.speakers = [name]
-    atomic_write_text(json.dumps(config.to_dict(), indent=4), files["config.json"])
-    atomic_write_text(json.dumps(curve, indent=2), files["curve.json"])
-    _plot(curve, files["curve.png"])
-    size = os.path.getsize(files["voice.pth"])
+    clip_list = read_clips(clips, loaded.config, loaded.model.tokenizer, loaded.model.ap)
+    roles = split_clips(clip_list, val_clips, seed, source=clips)
+    batches = prepare_batches(loaded.to(device), clip_list, roles, name)
+    weights = adapt_with_early_stopping(loaded, batches.support, steps, batches.validation, progress)
+    exported = export(loaded, weights, batches, model_path, out, name=name, seed=seed, overwrite=overwrite)
     logger.info(
-        "adapted %d tensors (%d values) in %d steps; exported step %d; voice.pth is %.1f KB",
-        len(adapted), sum(t.numel() for t in voice.tensors.values()), steps, best["step"], size / 1024,
+        "adapted %d tensors (%d values) in %d steps; exported step %d; voice.pth is %.1f KB", len(loaded.adapted),
+        sum(t.numel() for t in exported.voice.tensors.values()), steps, weights.best_step, exported.voice_bytes / 1024,
     )  # fmt: skip
-    return AdaptationResult(
-        out=out,
-        best_step=best["step"],
-        support_losses=curve["support_loss"],
-        val_losses=curve["val_loss"],
-        adapted=adapted,
-        voice_bytes=size,
-        lr=lr_used,
-        files=files,
-    )
+    return AdaptationResult(out=out, best_step=weights.best_step, support_losses=weights.support_losses,
+                            val_losses=weights.val_losses, adapted=loaded.adapted, voice_bytes=exported.voice_bytes,
+                            lr=loaded.lr, files=exported.files)  # fmt: skip

@@ -13,8 +13,9 @@ Example:
     (['sp240', 'sp241'], ['sp242', 'sp243'])
 """
 
+import os
 import random
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 
 def split_dev_test(speakers: Iterable[str]) -> Tuple[List[str], List[str]]:
@@ -46,3 +47,22 @@ def split_held_out(samples: List[Dict[str, Any]], speakers: int, seed: int = 0) 
         raise ValueError(f"--held-out-speakers {speakers} leaves no speaker to train on ({len(names)} speakers)")
     held = set(random.Random(f"{seed}:recipe-held-out").sample(names, speakers))
     return [s for s in samples if s["speaker_name"] not in held], [s for s in samples if s["speaker_name"] in held]
+
+
+def held_out_samples(corpus: str, held_out_speakers: Optional[int] = None, seed: int = 0) -> List[Dict[str, Any]]:
+    """The held-out speakers' samples of a VCTK-layout ``corpus``: its ``held_out/`` folder (the
+    built-in corpus), or else the ``held_out_speakers`` speakers that the recipes' ``--data-path``
+    branch keeps out (:func:`split_held_out` with ``seed``, the run's ``maml.seed``)."""
+    # Imported here: the splits above are used where Coqui's datasets are not loaded.
+    from TTS.tts.configs.shared_configs import BaseDatasetConfig
+
+    from tts_maml.corpus.build import HELD_OUT_DIR
+    from tts_maml.corpus.samples import load_samples
+
+    folder = os.path.join(corpus, HELD_OUT_DIR)
+    if os.path.isdir(folder):
+        return load_samples(BaseDatasetConfig(formatter="vctk", path=folder))
+    if not held_out_speakers:
+        raise ValueError(f"--corpus {corpus} has no {HELD_OUT_DIR}/ folder: pass --held-out-speakers N, "
+                         "the recipe's --held-out-speakers")  # fmt: skip
+    return split_held_out(load_samples(BaseDatasetConfig(formatter="vctk", path=corpus)), held_out_speakers, seed)[1]

@@ -7,8 +7,10 @@ the dev speakers. :func:`fine_tune` is that loop, over the same tensors and the 
 as ``tts-maml adapt`` (the model's adapter selection, or any preset: ``generator`` for every
 weight), starting where ``tts-maml adapt`` starts (``MetaLearner.start_weights``: with
 ``maml.voice_start = "d_vector"`` the voice slot starts from the support clips' d-vector).
-:func:`train_baseline` chooses the learning rate on the dev speakers; ``tts-maml evaluate``
-does the same choice itself unless it is given one.
+:class:`FineTuned` is the baseline as an evaluation subject (measured as the meta-learned model
+is), :func:`choose_baseline_lr` chooses its learning rate on the dev speakers, and
+:func:`train_baseline` writes that choice; ``tts-maml evaluate`` does the same choice itself
+unless it is given one.
 
 Example:
     >>> import torch
@@ -25,13 +27,24 @@ Example:
     2.0
 """
 
+import copy
+import json
 import logging
 import math
+import os
+import tempfile
 from typing import Any, Callable, Dict, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from tts_maml.adapt.adaptation import OnStep
+from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
+from tts_maml.evaluate.episodes import Episode, make_episodes
+from tts_maml.evaluate.subject import LOWER_IS_BETTER, Subject
+from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.inner_loop import NonFiniteError
 
 logger = logging.getLogger(__name__)
@@ -106,6 +119,68 @@ def joint_step(
     return total
 
 
+class FineTuned(Subject):
+    """The baseline as a :class:`~tts_maml.evaluate.subject.Subject` named ``baseline``: the
+    starting checkpoint, adapted by :func:`fine_tune` (Adam at ``adam_lr``) instead of by its
+    inner loop, measured in the same way.
+
+    Args:
+        model_path, config_path: the starting checkpoint and its config.json.
+        adam_lr: Adam's learning rate (None until chosen: see :meth:`at`).
+        adapter_preset, device, phoneme_cache: as in :class:`~tts_maml.evaluate.subject.Subject`.
+    """
+
+    def __init__(self, model_path: str, config_path: str, adam_lr: Optional[float] = None,
+                 adapter_preset: Optional[str] = None, device: str = "cpu",
+                 phoneme_cache: Optional[str] = None) -> None:  # fmt: skip
+        super().__init__("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device,
+                         phoneme_cache=phoneme_cache)  # fmt: skip
+        self.adam_lr = adam_lr
+
+    def at(self, adam_lr: float) -> "FineTuned":
+        """The same subject (the same loaded model, not a copy of it) fine-tuned at ``adam_lr``."""
+        tuned = copy.copy(self)
+        tuned.adam_lr = adam_lr
+        return tuned
+
+    def adapt_steps(self, support: Any, steps: int, on_step: OnStep) -> None:
+        """Fine-tune on the ``support`` batch for ``steps`` Adam steps, ``on_step(step, fast)`` at
+        steps 0..steps (step 0: where ``tts-maml adapt`` starts)."""
+        if self.adam_lr is None:
+            raise ValueError("the baseline's Adam learning rate is not set (FineTuned.at(lr))")
+        on_step(0, self.loaded.learner.start_weights(support))
+        fine_tune(self.loaded, support, steps, self.adam_lr, on_step=on_step)
+
+
+def choose_baseline_lr(subject: FineTuned, episodes: Sequence[Episode], lrs: Sequence[float], steps: int,
+                       select_by: str = "speaker_similarity", progress: bool = True) -> Dict[str, Any]:  # fmt: skip
+    """Fine-tune ``subject`` on the dev ``episodes`` at every rate of ``lrs`` for ``steps`` Adam
+    steps (:meth:`FineTuned.at`); pick the rate with the best mean ``select_by`` (over dev
+    speakers) after ``steps`` (ties go to the other measure).
+
+    Returns ``{"chosen", "select_by", "steps", "speakers", "seeds", "lrs": {lr: {"speaker_similarity",
+    "query_loss", "diverged"}}}``; a rate that diverged on any dev episode is never chosen."""
+    if select_by not in ("speaker_similarity", "query_loss"):
+        raise ValueError(f"--baseline-select-by must be speaker_similarity or query_loss, got {select_by!r}")
+    table: Dict[str, Dict[str, Any]] = {}
+    for lr in tqdm(lrs, desc="baseline lr on dev speakers", unit="lr", disable=not progress):
+        tuned = subject.at(lr)
+        rows = [tuned.measure(e, tuned.trajectory(e, [0, steps])[steps]) for e in episodes]
+        diverged = any(not math.isfinite(r["query_loss"]) for r in rows)
+        means = {k: float(np.nanmean([r[k] for r in rows])) for k in ("speaker_similarity", "query_loss")}
+        table[repr(float(lr))] = {"lr": float(lr), "diverged": diverged, **means}
+    usable = [v for v in table.values() if not v["diverged"]]
+    if not usable:
+        raise ValueError(f"the baseline diverged at every learning rate of {list(lrs)} on the dev speakers")
+    sign = -1.0 if select_by in LOWER_IS_BETTER else 1.0
+    other = "query_loss" if select_by == "speaker_similarity" else "speaker_similarity"
+    # Ties (a voice that does not move at any rate) go to the other measure.
+    chosen = max(usable, key=lambda v: (sign * v[select_by], -sign * v[other]))["lr"]
+    return {"chosen": chosen, "select_by": select_by, "steps": steps,
+            "speakers": sorted({e.speaker for e in episodes}), "seeds": sorted({e.seed for e in episodes}),
+            "lrs": table}  # fmt: skip
+
+
 def train_baseline(
     model_path: str,
     config_path: str,
@@ -130,18 +205,9 @@ def train_baseline(
     speaker's ``shots`` support clips (seed 0), and is scored on ``queries`` unseen sentences by
     ``select_by`` (``speaker_similarity`` of the synthesised speech, or ``query_loss``).
     """
-    import json
-    import os
-    import tempfile
-
-    from tts_maml.corpus.speaker_split import split_dev_test
-    from tts_maml.evaluate.evaluation import Subject, choose_baseline_lr, held_out_samples, make_episodes
-    from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
-
     check_output_folder(out, overwrite)
     with tempfile.TemporaryDirectory(prefix="tts_maml_baseline_") as work:  # the dev clips' phonemes
-        subject = Subject("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device,
-                          phoneme_cache=work)  # fmt: skip
+        subject = FineTuned(model_path, config_path, adapter_preset=adapter_preset, device=device, phoneme_cache=work)
         samples = held_out_samples(corpus, held_out_speakers, seed=subject.loaded.config.maml.seed)
         dev, _ = split_dev_test(s["speaker_name"] for s in samples)
         if not dev:

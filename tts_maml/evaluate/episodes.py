@@ -1,0 +1,76 @@
+"""Evaluation episodes: one speaker under one seed, its support and query clips, and what the
+measures compare with (the real query clips, their F0 tracks, the speaker's centroid).
+
+Example:
+    >>> from tts_maml.evaluate.episodes import clip_key
+    >>> clip_key({"audio_file": "/data/sp001/sp001_003_mic1.flac", "audio_unique_name": "vctk#sp001_003"})
+    'vctk#sp001_003'
+"""
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from tts_maml.evaluate.metrics import f0_track
+from tts_maml.speakers.similarity import embed_file
+
+
+def clip_key(clip: Dict[str, Any]) -> str:
+    """A clip's identity (its unique name, else its file name), not where its file happens to be."""
+    return str(clip.get("audio_unique_name") or os.path.basename(clip["audio_file"]))
+
+
+@dataclass
+class Episode:
+    """One test (or dev) speaker under one seed: support and query clips, and what the measures
+    compare with (the real query clips, their F0 tracks, the speaker's centroid)."""
+
+    seed: int
+    speaker: str
+    support: List[Dict[str, Any]]
+    query: List[Dict[str, Any]]
+    centroid: np.ndarray
+    reals: List[Any] = field(repr=False)
+    real_f0: List[np.ndarray] = field(repr=False)
+    real_embeddings: List[np.ndarray] = field(repr=False)
+
+
+def make_episodes(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seeds: Sequence[int], shots: int,
+                  queries: int, cache: Optional[Dict[str, np.ndarray]] = None) -> List[Episode]:  # fmt: skip
+    """The episodes of ``speakers`` x ``seeds``: support/query split drawn from ``(seed, speaker)``;
+    the centroid is the mean Resemblyzer embedding of the speaker's clips other than the query
+    clips. ``cache`` keeps embeddings and F0 tracks by file across calls."""
+    cache = {} if cache is None else cache
+
+    def embedding(path: str) -> np.ndarray:
+        if path not in cache:
+            cache[path] = embed_file(path)
+        return cache[path]
+
+    def pitch(path: str, wav: np.ndarray, rate: int) -> np.ndarray:
+        if "f0:" + path not in cache:
+            cache["f0:" + path] = f0_track(wav, rate)
+        return cache["f0:" + path]
+
+    episodes = []
+    for seed in seeds:
+        for speaker in speakers:
+            clips = sorted((s for s in samples if s["speaker_name"] == speaker), key=clip_key)
+            if len(clips) < shots + queries:
+                raise ValueError(f"speaker {speaker} has {len(clips)} clips; --shots {shots} + --queries {queries} "
+                                 "are needed")  # fmt: skip
+            order = np.random.default_rng([seed, zlib.crc32(speaker.encode())]).permutation(len(clips))
+            query = [clips[i] for i in order[shots : shots + queries]]
+            rest = [clips[i] for i in order if i not in set(order[shots : shots + queries])]
+            reals = [sf.read(c["audio_file"], dtype="float32") for c in query]
+            episodes.append(Episode(
+                seed=seed, speaker=speaker, support=[clips[i] for i in order[:shots]], query=query,
+                centroid=np.mean([embedding(c["audio_file"]) for c in rest], axis=0), reals=reals,
+                real_f0=[pitch(c["audio_file"], w, r) for c, (w, r) in zip(query, reals)],
+                real_embeddings=[embedding(c["audio_file"]) for c in query],
+            ))  # fmt: skip
+    return episodes

@@ -1,0 +1,154 @@
+"""A model under evaluation: loaded as ``tts-maml adapt`` loads it, adapted on an episode's support
+clips by the step ``tts-maml adapt`` runs (:func:`tts_maml.adapt.adaptation.adapt_steps`), and
+measured on its query clips at listed step counts.
+
+The fine-tuning baseline is the same, adapted by Adam instead
+(:class:`tts_maml.evaluate.baseline.FineTuned`).
+
+Example:
+    >>> from tts_maml.evaluate.subject import Subject
+    >>> meta = Subject("meta", "run/best_model.pth", "run/config.json")  # doctest: +SKIP
+    >>> rows = meta.run(episodes, steps=[0, 5, 20])  # doctest: +SKIP
+"""
+
+import contextlib
+import logging
+import math
+import zlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label
+from tts_maml.evaluate.episodes import Episode, clip_key
+from tts_maml.evaluate.metrics import compare
+from tts_maml.meta.inner_loop import NonFiniteError
+from tts_maml.speakers.similarity import cosine, embed
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("speaker_similarity", "query_loss", "mcd", "f0_rmse", "f0_mean_error")
+# Lower is better for these; higher for speaker similarity.
+LOWER_IS_BETTER = ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
+
+
+@contextlib.contextmanager
+def weights(model: torch.nn.Module, tensors: Dict[str, torch.Tensor]) -> Iterator[None]:
+    """Run the block with ``tensors`` copied into the model's parameters, restored afterwards
+    (synthesis calls the model's own inference, which takes no parameter dict)."""
+    params = dict(model.named_parameters())
+    saved = {n: params[n].detach().clone() for n in tensors}
+    with torch.no_grad():
+        for n, t in tensors.items():
+            params[n].copy_(t)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, t in saved.items():
+                params[n].copy_(t)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, key: str) -> Iterator[None]:
+    """Run the block with torch and numpy seeded from ``(seed, key)``, both restored afterwards."""
+    value = zlib.crc32(f"{seed}\n{key}".encode())
+    state = np.random.get_state()
+    with torch.random.fork_rng():
+        torch.manual_seed(value)
+        np.random.seed(value)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+class Subject:
+    """A model under evaluation, loaded as ``tts-maml adapt`` loads it.
+
+    Args:
+        name: its name in the report (``meta``, ``baseline``).
+        model_path: the checkpoint; config_path: its config.json.
+        lr: the inner learning rate for :meth:`MetaLearner.adapt` (default None: the model's own).
+        adapter_preset: adapt this preset instead of the model's own selection.
+        device: ``"cpu"`` or ``"cuda"``.
+        phoneme_cache: where the phonemes of the evaluated clips are cached (as ``tts-maml adapt``
+            does, not in the training run's cache); default: the config's.
+    """
+
+    def __init__(self, name: str, model_path: str, config_path: str, lr: Optional[float] = None,
+                 adapter_preset: Optional[str] = None, device: str = "cpu",
+                 phoneme_cache: Optional[str] = None) -> None:  # fmt: skip
+        self.name = name
+        self.loaded: LoadedModel = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
+        if phoneme_cache is not None:
+            self.loaded.config.phoneme_cache_path = phoneme_cache
+        self.model = self.loaded.to(device).model
+        self.voice = self.model.speaker_manager.speaker_names[0]
+        self.rate = int(self.loaded.config.audio.sample_rate)
+        self.loss = self.loaded.backbone.evaluation_loss(self.model)
+        self.params = {n: p.detach() for n, p in self.model.named_parameters()}
+
+    def describe(self) -> Dict[str, Any]:
+        """What the report says about the model."""
+        return {"adapted_tensors": len(self.loaded.adapted),
+                "adapted_values": int(sum(self.params[n].numel() for n in self.loaded.adapted)),
+                "inner_lr": lr_label(self.loaded.lr), "voice_start": self.loaded.config.maml.voice_start}  # fmt: skip
+
+    def adapt_steps(self, support: Any, steps: int, on_step: OnStep) -> None:
+        """Adapt on the ``support`` batch for ``steps`` steps, ``on_step(step, fast)`` at steps
+        0..steps: ``tts-maml adapt``'s own step (:func:`tts_maml.adapt.adaptation.adapt_steps`)."""
+        adapt_steps(self.loaded, support, steps, on_step)
+
+    def trajectory(self, episode: Episode, steps: Sequence[int]) -> Dict[int, Any]:
+        """``{step: fast weights}`` at the listed ``steps`` (step 0: where adaptation starts) of
+        :meth:`adapt_steps` on the episode's support clips. A step after a divergence maps to None."""
+        support = self.loaded.backbone.make_batch(self.model, episode.support)
+        kept: Dict[int, Any] = {s: None for s in steps}
+
+        def keep(step: int, fast: Dict[str, torch.Tensor]) -> None:
+            if step in kept:
+                kept[step] = {n: t.detach().clone() for n, t in fast.items()}
+
+        try:
+            self.adapt_steps(support, max(steps), keep)
+        except NonFiniteError as e:
+            logger.warning("%s diverged on %s (seed %d): %s", self.name, episode.speaker, episode.seed, e)
+        return kept
+
+    def measure(self, episode: Episode, fast: Optional[Dict[str, torch.Tensor]],
+                synthesise: bool = True) -> Dict[str, float]:  # fmt: skip
+        """The query loss and (with ``synthesise``) the synthesis measures of ``fast`` on the query
+        clips; NaN everywhere for a diverged step (``fast`` None)."""
+        if fast is None:
+            return {m: math.nan for m in METRICS}
+        query = self.loaded.backbone.make_batch(self.model, episode.query)
+        with torch.no_grad():
+            row = {"query_loss": float(self.loss({**self.params, **fast}, query))}
+        if not synthesise:
+            return row
+        measures = []
+        with weights(self.model, fast), torch.no_grad():
+            for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0):
+                with seeded(episode.seed, clip_key(clip)):
+                    out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)
+                wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
+                m = compare(real, (wav, self.rate), reference_f0=real_f0)
+                m["speaker_similarity"] = cosine(embed(wav, self.rate), episode.centroid)
+                measures.append(m)
+        for key in ("speaker_similarity", "mcd", "f0_rmse", "f0_mean_error"):
+            values = [m[key] for m in measures if math.isfinite(m[key])]
+            row[key] = float(np.mean(values)) if values else math.nan
+        return row
+
+    def run(self, episodes: Sequence[Episode], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
+        """One row per episode and listed step: every measure."""
+        rows = []
+        for episode in tqdm(episodes, desc=f"evaluate {self.name}", unit="episode", disable=not progress):
+            kept = self.trajectory(episode, steps)
+            for step in steps:
+                rows.append({"model": self.name, "speaker": episode.speaker, "seed": episode.seed, "step": step,
+                             **self.measure(episode, kept[step])})  # fmt: skip
+        return rows

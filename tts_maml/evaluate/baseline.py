@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import OnStep
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
-from tts_maml.evaluate.episodes import Episode, make_episodes
+from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, Subject
 from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.inner_loop import NonFiniteError
@@ -152,7 +152,7 @@ class FineTuned(Subject):
         fine_tune(self.loaded, support, steps, self.adam_lr, on_step=on_step)
 
 
-def choose_baseline_lr(subject: FineTuned, episodes: Sequence[Episode], lrs: Sequence[float], steps: int,
+def choose_baseline_lr(subject: FineTuned, episodes: Sequence[Trial], lrs: Sequence[float], steps: int,
                        select_by: str = "speaker_similarity", progress: bool = True) -> Dict[str, Any]:  # fmt: skip
     """Fine-tune ``subject`` on the dev ``episodes`` at every rate of ``lrs`` for ``steps`` Adam
     steps (:meth:`FineTuned.at`); pick the rate with the best mean ``select_by`` (over dev
@@ -212,7 +212,7 @@ def train_baseline(
         dev, _ = split_dev_test(s["speaker_name"] for s in samples)
         if not dev:
             raise ValueError(f"{corpus}: no dev speakers (the held-out speakers split into dev and test)")
-        choice = choose_baseline_lr(subject, make_episodes(samples, dev, [0], shots, queries), lrs, steps,
+        choice = choose_baseline_lr(subject, make_trials(samples, dev, [0], shots, queries), lrs, steps,
                                     select_by, progress)  # fmt: skip
     record = {"model_path": os.path.abspath(model_path), "config_path": os.path.abspath(config_path),
               "sha256": sha256_file(model_path), "optimizer": "adam", **subject.describe(), **choice}  # fmt: skip

@@ -56,7 +56,7 @@ import numpy as np
 
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.baseline import FineTuned, choose_baseline_lr
-from tts_maml.evaluate.episodes import Episode, make_episodes
+from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Subject
 from tts_maml.files import atomic_write_text, check_output_folder
 from tts_maml.plots import plot_metric
@@ -97,7 +97,7 @@ def speaker_interval(rows: Sequence[Dict[str, Any]], key: str) -> Dict[str, floa
     return mean_interval(means)
 
 
-def floor_and_ceiling(episodes: Sequence[Episode]) -> Dict[str, Dict[str, float]]:
+def floor_and_ceiling(episodes: Sequence[Trial]) -> Dict[str, Dict[str, float]]:
     """``{"ceiling": ..., "floor": ...}`` as :func:`speaker_interval`: a real query clip against
     its own speaker's centroid, and against each other speaker's centroid (same seed)."""
     ceiling, floor = [], []
@@ -214,7 +214,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
     if not test:
         raise ValueError(f"{corpus}: no held-out speakers to test on")
     cache: Dict[str, np.ndarray] = {}
-    test_episodes = make_episodes(samples, test, range(seeds), shots, queries, cache)
+    test_episodes = make_trials(samples, test, range(seeds), shots, queries, cache)
     results: Dict[str, Any] = {
         "protocol": {"shots": shots, "queries": queries, "seeds": list(range(seeds)), "steps": steps,
                      "reference_step": reference_step, "interval": INTERVAL,
@@ -234,7 +234,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
             if not dev:
                 raise ValueError(f"{corpus}: no dev speakers to choose the baseline's learning rate on; "
                                  "pass --baseline_lr")  # fmt: skip
-            dev_episodes = make_episodes(samples, dev, [0], shots, queries, cache)
+            dev_episodes = make_trials(samples, dev, [0], shots, queries, cache)
             choice = choose_baseline_lr(base, dev_episodes, baseline_lrs, steps[-1], baseline_select_by, progress)
         else:
             choice = {"chosen": float(baseline_lr), "given": True}
@@ -249,7 +249,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
 
 
 def _baseline_rows(results: Dict[str, Any], base: FineTuned, choice: Dict[str, Any], model_path: str,
-                   episodes: Sequence[Episode], steps: Sequence[int],
+                   episodes: Sequence[Trial], steps: Sequence[int],
                    progress: bool) -> List[Dict[str, Any]]:  # fmt: skip
     # The baseline fine-tuned at the chosen (or given) rate on the test episodes; its learning-rate
     # choice and description go into ``results``.

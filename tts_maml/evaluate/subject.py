@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label
-from tts_maml.evaluate.episodes import Episode, clip_key
+from tts_maml.evaluate.trials import Trial, clip_key
 from tts_maml.evaluate.metrics import compare
 from tts_maml.meta.inner_loop import NonFiniteError
 from tts_maml.speakers.similarity import cosine, embed
@@ -102,7 +102,7 @@ class Subject:
         0..steps: ``tts-maml adapt``'s own step (:func:`tts_maml.adapt.adaptation.adapt_steps`)."""
         adapt_steps(self.loaded, support, steps, on_step)
 
-    def trajectory(self, episode: Episode, steps: Sequence[int]) -> Dict[int, Any]:
+    def trajectory(self, episode: Trial, steps: Sequence[int]) -> Dict[int, Any]:
         """``{step: fast weights}`` at the listed ``steps`` (step 0: where adaptation starts) of
         :meth:`adapt_steps` on the episode's support clips. A step after a divergence maps to None."""
         support = self.loaded.backbone.make_batch(self.model, episode.support)
@@ -118,7 +118,7 @@ class Subject:
             logger.warning("%s diverged on %s (seed %d): %s", self.name, episode.speaker, episode.seed, e)
         return kept
 
-    def measure(self, episode: Episode, fast: Optional[Dict[str, torch.Tensor]],
+    def measure(self, episode: Trial, fast: Optional[Dict[str, torch.Tensor]],
                 synthesise: bool = True) -> Dict[str, float]:  # fmt: skip
         """The query loss and (with ``synthesise``) the synthesis measures of ``fast`` on the query
         clips; NaN everywhere for a diverged step (``fast`` None)."""
@@ -143,7 +143,7 @@ class Subject:
             row[key] = float(np.mean(values)) if values else math.nan
         return row
 
-    def run(self, episodes: Sequence[Episode], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
+    def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
         """One row per episode and listed step: every measure."""
         rows = []
         for episode in tqdm(episodes, desc=f"evaluate {self.name}", unit="episode", disable=not progress):

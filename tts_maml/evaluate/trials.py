@@ -1,8 +1,8 @@
-"""Evaluation episodes: one speaker under one seed, its support and query clips, and what the
+"""Evaluation trials: one test speaker under one seed, its support and query clips, and what the
 measures compare with (the real query clips, their F0 tracks, the speaker's centroid).
 
 Example:
-    >>> from tts_maml.evaluate.episodes import clip_key
+    >>> from tts_maml.evaluate.trials import clip_key
     >>> clip_key({"audio_file": "/data/sp001/sp001_003_mic1.flac", "audio_unique_name": "vctk#sp001_003"})
     'vctk#sp001_003'
 """
@@ -25,7 +25,7 @@ def clip_key(clip: Dict[str, Any]) -> str:
 
 
 @dataclass
-class Episode:
+class Trial:
     """One test (or dev) speaker under one seed: support and query clips, and what the measures
     compare with (the real query clips, their F0 tracks, the speaker's centroid)."""
 
@@ -39,9 +39,9 @@ class Episode:
     real_embeddings: List[np.ndarray] = field(repr=False)
 
 
-def make_episodes(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seeds: Sequence[int], shots: int,
-                  queries: int, cache: Optional[Dict[str, np.ndarray]] = None) -> List[Episode]:  # fmt: skip
-    """The episodes of ``speakers`` x ``seeds``: support/query split drawn from ``(seed, speaker)``;
+def make_trials(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seeds: Sequence[int], shots: int,
+                  queries: int, cache: Optional[Dict[str, np.ndarray]] = None) -> List[Trial]:  # fmt: skip
+    """The trials of ``speakers`` x ``seeds``: support/query split drawn from ``(seed, speaker)``;
     the centroid is the mean Resemblyzer embedding of the speaker's clips other than the query
     clips. ``cache`` keeps embeddings and F0 tracks by file across calls."""
     cache = {} if cache is None else cache
@@ -67,7 +67,7 @@ def make_episodes(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], se
             query = [clips[i] for i in order[shots : shots + queries]]
             rest = [clips[i] for i in order if i not in set(order[shots : shots + queries])]
             reals = [sf.read(c["audio_file"], dtype="float32") for c in query]
-            episodes.append(Episode(
+            episodes.append(Trial(
                 seed=seed, speaker=speaker, support=[clips[i] for i in order[:shots]], query=query,
                 centroid=np.mean([embedding(c["audio_file"]) for c in rest], axis=0), reals=reals,
                 real_f0=[pitch(c["audio_file"], w, r) for c, (w, r) in zip(query, reals)],

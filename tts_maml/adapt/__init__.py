@@ -1,0 +1,3 @@
+"""A new voice from a folder of clips: clip intake, adaptation in steps (load, prepare batches, adapt
+with early stopping, export) and the voice delta file (voice.pth: apply, merge, load).
+"""

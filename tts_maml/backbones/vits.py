@@ -40,6 +40,7 @@ class VitsBackbone(Backbone):
     """Coqui's VITS, meta-learned over its generator (the discriminator is never adapted)."""
 
     name = "vits"
+    config_class = MamlVitsConfig
     never_adapt = ("disc",)
     presets = {
         p.name: p

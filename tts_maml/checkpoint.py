@@ -14,7 +14,6 @@ Example:
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-
 CHECKPOINT_KEY = "maml"
 # The entry's version, stored under "format" (the key checkpoints have always carried it in).
 # 1: checkpoint_N held N + 1 meta-steps; 2: N meta-steps, plus epoch_finished and train_averages.
@@ -98,7 +97,7 @@ class MamlEntry:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: the {CHECKPOINT_KEY!r} entry is a {type(data).__name__}, not a dict")
         version = data.get(VERSION_KEY, ENTRY_VERSION)
-        if version not in _REQUIRED:
+        if isinstance(version, bool) or version not in _REQUIRED:
             raise ValueError(
                 f"{source}: {CHECKPOINT_KEY}.{VERSION_KEY} (the entry's version) is {version!r}; "
                 f"this tts_maml reads versions {', '.join(map(str, _REQUIRED))}"

@@ -229,8 +229,8 @@ def load_config(path: str) -> Coqpit:
     if model not in CONFIG_CLASSES:
         raise ValueError(f"{path}: model {data.get('model')!r} is not one tts_maml supports ({', '.join(CONFIG_CLASSES)})")
     config = CONFIG_CLASSES[model]()
-    config.from_dict(data)
     try:
+        config.from_dict(data)  # builds the maml section, which checks itself
         config.check_values()
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tts_maml.backbones import VitsBackbone  # noqa: E402
 from tts_maml.corpus.build import build_corpus  # noqa: E402
 from tts_maml.meta.episodes import EpisodeSampler  # noqa: E402
-from tts_maml.meta.learner import MetaLearner, TaskBatch  # noqa: E402
+from tts_maml.meta.learner import TaskBatch  # noqa: E402
 
 
 def small_corpus(folder=None):
@@ -39,8 +39,7 @@ def setup(corpus, algorithm="maml", inner_steps=3, meta_batch_size=4, config=Non
     samples = load_samples(BaseDatasetConfig(formatter="vctk", path=corpus))
     episodes = EpisodeSampler(samples, 5, 5, seed=seed).sample(0, meta_batch_size)
     tasks = [TaskBatch(e.task, backbone.make_batch(model, e.support), backbone.make_batch(model, e.query)) for e in episodes]
-    learner = MetaLearner(model, config.maml, backbone.adapter_names(model), backbone.task_loss(model),
-                          backbone.meta_parameter_names(model))  # fmt: skip
+    learner = backbone.make_learner(model)
     return backbone, model, learner, tasks
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tts_maml.config import MamlConfig, MamlGlowTTSConfig, MamlVitsConfig
+from tts_maml.config import CONFIG_CLASSES, MamlConfig, MamlGlowTTSConfig, MamlVitsConfig, load_config
 
 
 def test_backbone_configs_keep_coqui_model_names():
@@ -64,3 +64,40 @@ def test_invalid_values_name_the_field(field, value, message):
 def test_second_order_flag():
     assert MamlConfig(algorithm="maml").second_order and MamlConfig(algorithm="metasgd").second_order
     assert not MamlConfig(algorithm="fomaml").second_order and not MamlConfig(algorithm="reptile").second_order
+
+
+def test_every_maml_field_has_flag_help():
+    for f in dataclasses.fields(MamlConfig):
+        assert f.metadata.get("help"), f.name
+    parser = MamlVitsConfig.init_argparse(instance=MamlVitsConfig(), arg_prefix="coqpit", relaxed_parser=True)
+    helps = {a.dest: a.help for a in parser._actions}
+    assert "inner-loop SGD learning rate" in helps["coqpit.maml.inner_lr"]
+    flags = [f for f in dataclasses.fields(MamlConfig) if f"coqpit.maml.{f.name}" in helps]
+    assert len(flags) >= len(dataclasses.fields(MamlConfig)) - 1  # coqpit gives dict fields no flag
+    for f in flags:
+        assert helps[f"coqpit.maml.{f.name}"].split(" - ", 1)[1] == f.metadata["help"], f.name
+
+
+@pytest.mark.parametrize("config_class", [MamlVitsConfig, MamlGlowTTSConfig])
+def test_invalid_maml_is_refused_without_a_manual_check(config_class, tmp_path):
+    section = MamlConfig()
+    section.inner_steps = 0
+    with pytest.raises(ValueError, match="maml.inner_steps"):  # on construction
+        config_class(maml=section)
+    config = config_class()
+    with pytest.raises(ValueError, match="maml.algorithm"):  # on command-line overrides
+        config.parse_known_args(["--coqpit.maml.algorithm", "sgd"], relaxed_parser=True)
+    data = config_class().to_dict()
+    data["maml"]["n_query"] = 0
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: maml.n_query"):  # on loading
+        load_config(str(path))
+
+
+def test_defaults_describe_a_one_voice_slot_model():
+    vits, glow = MamlVitsConfig(), MamlGlowTTSConfig()
+    assert vits.speakers == glow.speakers == ["voice"]
+    assert vits.use_speaker_embedding and vits.model_args.use_speaker_embedding and glow.use_speaker_embedding
+    assert glow.data_dep_init_steps == 0
+    assert CONFIG_CLASSES == {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}

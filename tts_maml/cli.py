@@ -85,14 +85,14 @@ def _models(args: argparse.Namespace) -> int:
 
 def _presets(args: argparse.Namespace) -> int:
     from tts_maml.backbones import BACKBONES
-    from tts_maml.config import MamlGlowTTSConfig, MamlVitsConfig
+    from tts_maml.config import CONFIG_CLASSES
     from tts_maml.meta.parameter_selection import count_parameters, resolve_adapter
 
     backbone_cls = BACKBONES[args.model]
     if args.size == "tiny":
         config = backbone_cls.tiny_config()
     else:
-        config = {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}[args.model]()
+        config = CONFIG_CLASSES[args.model]()
     backbone = backbone_cls(config)
     model = backbone.build_model()
     total = count_parameters(model, backbone.meta_parameter_names(model))

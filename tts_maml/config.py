@@ -14,20 +14,21 @@ Example:
 
 # No `from __future__ import annotations` here: coqpit rejects string annotations.
 import json
+import re
 from dataclasses import dataclass, field
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Type, Union
 
 from coqpit import Coqpit
 from TTS.tts.configs.glow_tts_config import GlowTTSConfig
-from TTS.tts.configs.vits_config import VitsConfig
+from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
+# The one voice slot of every tts_maml model (see tts_maml.backbones.base): the default speakers.
+VOICE_NAME = "voice"
 VOICE_STARTS = ("learned", "d_vector")
 
 
-@dataclass
-class MamlConfig(Coqpit):
-    """Meta-learning settings.
+MAML_CONFIG_DOC = """Meta-learning settings.
 
     Args:
         algorithm: ``"maml"`` (second-order meta-gradient), ``"fomaml"`` (first-order: the query
@@ -84,29 +85,46 @@ class MamlConfig(Coqpit):
             adds an unstable objective, and the few-shot adaptation does not need it. Defaults to False.
     """
 
-    algorithm: str = "maml"
-    inner_steps: int = 3
-    inner_lr: float = 0.01
-    meta_lr: float = 2e-4
-    meta_batch_size: int = 4
-    n_support: int = 5
-    n_query: int = 5
-    task_key: str = "speaker_name"
-    adapter_preset: str = "conditioning"
-    target_modules: Optional[Union[List[str], str]] = None
-    exclude_modules: Optional[Union[List[str], str]] = None
-    inner_grad_clip: float = 10.0
-    outer_grad_clip: float = 5.0
-    first_order_warmup_steps: int = 0
-    held_out_tasks: int = 0
-    held_out_task_names: List[str] = field(default_factory=list)
-    eval_inner_steps: Optional[int] = None
-    seed: int = 0
-    meta_steps_per_epoch: int = 100
-    train_discriminator: bool = False
-    synthesis_loss_weight: float = 0.0
-    voice_start: str = "learned"
-    d_vector_projection: Optional[dict] = None
+
+def _help(name: str) -> Dict[str, str]:
+    """``metadata={"help": ...}`` for a ``maml`` field: its ``Args:`` entry in :data:`MAML_CONFIG_DOC`
+    (coqpit shows it as the ``--coqpit.maml.NAME`` flag's help). Raises ``KeyError`` for a field
+    the docstring does not document."""
+    match = re.search(rf"^ {{8}}{name}: (.*?)(?=^ {{8}}\w+:|\Z)", MAML_CONFIG_DOC, re.M | re.S)
+    if match is None:
+        raise KeyError(f"MamlConfig.{name} has no Args: entry in MAML_CONFIG_DOC")
+    # argparse %-formats help strings
+    return {"help": " ".join(match.group(1).split()).replace("``", "").replace("%", "%%")}
+
+
+@dataclass
+class MamlConfig(Coqpit):
+    __doc__ = MAML_CONFIG_DOC
+
+
+    algorithm: str = field(default="maml", metadata=_help("algorithm"))
+    inner_steps: int = field(default=3, metadata=_help("inner_steps"))
+    inner_lr: float = field(default=0.01, metadata=_help("inner_lr"))
+    meta_lr: float = field(default=2e-4, metadata=_help("meta_lr"))
+    meta_batch_size: int = field(default=4, metadata=_help("meta_batch_size"))
+    n_support: int = field(default=5, metadata=_help("n_support"))
+    n_query: int = field(default=5, metadata=_help("n_query"))
+    task_key: str = field(default="speaker_name", metadata=_help("task_key"))
+    adapter_preset: str = field(default="conditioning", metadata=_help("adapter_preset"))
+    target_modules: Optional[Union[List[str], str]] = field(default=None, metadata=_help("target_modules"))
+    exclude_modules: Optional[Union[List[str], str]] = field(default=None, metadata=_help("exclude_modules"))
+    inner_grad_clip: float = field(default=10.0, metadata=_help("inner_grad_clip"))
+    outer_grad_clip: float = field(default=5.0, metadata=_help("outer_grad_clip"))
+    first_order_warmup_steps: int = field(default=0, metadata=_help("first_order_warmup_steps"))
+    held_out_tasks: int = field(default=0, metadata=_help("held_out_tasks"))
+    held_out_task_names: List[str] = field(default_factory=list, metadata=_help("held_out_task_names"))
+    eval_inner_steps: Optional[int] = field(default=None, metadata=_help("eval_inner_steps"))
+    seed: int = field(default=0, metadata=_help("seed"))
+    meta_steps_per_epoch: int = field(default=100, metadata=_help("meta_steps_per_epoch"))
+    train_discriminator: bool = field(default=False, metadata=_help("train_discriminator"))
+    synthesis_loss_weight: float = field(default=0.0, metadata=_help("synthesis_loss_weight"))
+    voice_start: str = field(default="learned", metadata=_help("voice_start"))
+    d_vector_projection: Optional[dict] = field(default=None, metadata=_help("d_vector_projection"))
 
     def check_values(self) -> None:
         """Raise ``ValueError`` naming the first field with an invalid value."""
@@ -134,35 +152,74 @@ class MamlConfig(Coqpit):
         return self.algorithm in ("maml", "metasgd")
 
 
+def _check_maml(config: Coqpit) -> None:
+    # Coqpit checks the top level only (on construction, load_json and command-line overrides);
+    # the nested section is checked here so that an invalid one is refused wherever it comes from.
+    if config.maml is not None:
+        config.maml.check_values()
+
+
+_MAML_HELP = {"help": "meta-learning settings (tts_maml)"}
+
+
 @dataclass
 class MamlVitsConfig(VitsConfig):
     """Coqui's ``VitsConfig`` with a ``maml`` section; ``model`` stays ``"vits"``.
 
+    Defaults differ from Coqui's in the voice-slot fields only: ``speakers`` is ``["voice"]`` and
+    ``use_speaker_embedding`` is True (also in ``model_args``), what every tts_maml model needs.
+
     Args:
-        maml: meta-learning settings (:class:`MamlConfig`).
+        maml: meta-learning settings (:class:`MamlConfig`), checked with the config.
     """
 
-    maml: MamlConfig = field(default_factory=MamlConfig)
+    speakers: List[str] = field(default_factory=lambda: [VOICE_NAME])
+    use_speaker_embedding: bool = True
+    model_args: VitsArgs = field(default_factory=lambda: VitsArgs(use_speaker_embedding=True))
+    maml: MamlConfig = field(default_factory=MamlConfig, metadata=_MAML_HELP)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # VitsConfig's: copies model_args fields to the top level, checks nothing
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Coqui's checks, then the ``maml`` section's (``ValueError`` naming the field)."""
+        super().check_values()
+        _check_maml(self)
 
 
 @dataclass
 class MamlGlowTTSConfig(GlowTTSConfig):
     """Coqui's ``GlowTTSConfig`` with a ``maml`` section; ``model`` stays ``"glow_tts"``.
 
+    Defaults differ from Coqui's in the fields tts_maml needs only: ``speakers`` is ``["voice"]``,
+    ``use_speaker_embedding`` is True, and ``data_dep_init_steps`` is 0 (the ActNorm layers stay
+    locked: tts_maml never runs the data-dependent initialisation of ``GlowTTS.train_step``).
+
     Args:
-        maml: meta-learning settings (:class:`MamlConfig`).
+        maml: meta-learning settings (:class:`MamlConfig`), checked with the config.
     """
 
-    maml: MamlConfig = field(default_factory=MamlConfig)
+    speakers: List[str] = field(default_factory=lambda: [VOICE_NAME])
+    use_speaker_embedding: bool = True
+    data_dep_init_steps: int = 0
+    maml: MamlConfig = field(default_factory=MamlConfig, metadata=_MAML_HELP)
+
+    def check_values(self) -> None:
+        """Coqui's checks, then the ``maml`` section's (``ValueError`` naming the field)."""
+        super().check_values()
+        _check_maml(self)
 
 
-CONFIG_CLASSES = {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}
+# The one home of the model name -> config class map (the backbones' config_class, the CLI).
+CONFIG_CLASSES: Dict[str, Type[Coqpit]] = {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}
 
 
 def load_config(path: str) -> Coqpit:
     """Read a config.json written by tts_maml or by Coqui (``model`` "vits" or "glow_tts") into
     ``MamlVitsConfig`` / ``MamlGlowTTSConfig``; a Coqui config without a ``maml`` section gets the
-    defaults. Raises ``ValueError`` naming the file for other models or unreadable files."""
+    defaults. Raises ``ValueError`` naming the file for other models or unreadable files, and for
+    an invalid ``maml`` section (naming the field)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -172,5 +229,9 @@ def load_config(path: str) -> Coqpit:
     if model not in CONFIG_CLASSES:
         raise ValueError(f"{path}: model {data.get('model')!r} is not one tts_maml supports ({', '.join(CONFIG_CLASSES)})")
     config = CONFIG_CLASSES[model]()
-    config.from_dict(data)
+    try:
+        config.from_dict(data)  # builds the maml section, which checks itself
+        config.check_values()
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
     return config

@@ -4,12 +4,14 @@ import pytest
 import torch
 
 from tts_maml.adapt.voice_delta import Voice, apply_voice, check_voice_fits, load_voice, merge
+from tts_maml.checkpoint import MamlEntry
 from tts_maml.files import atomic_save, sha256_file
 
 
 def base_checkpoint():
+    entry = MamlEntry(backbone="vits", algorithm="maml", adapted=["a"], meta_steps_done=7, epoch_finished=True)
     return {"config": {"model": "vits", "speakers": ["voice"]}, "model": {"a": torch.zeros(2), "b": torch.ones(3)},
-            "optimizer": [{"state": 1}], "step": 7, "epoch": 1, "maml": {"adapted": ["a"], "backbone": "vits"}}  # fmt: skip
+            "optimizer": [{"state": 1}], "step": 7, "epoch": 1, "maml": entry.to_dict()}  # fmt: skip
 
 
 def make_voice(base_path, tensors=None):
@@ -23,6 +25,16 @@ def test_apply_voice_gives_a_plain_checkpoint(tmp_path):
     assert torch.equal(adapted["model"]["a"], torch.tensor([1.0, 2.0])) and torch.equal(adapted["model"]["b"], torch.ones(3))
     assert adapted["config"]["speakers"] == ["new"] and "optimizer" not in adapted
     assert adapted["maml"]["voice"]["base_sha256"] == sha256_file(str(base))
+    entry = MamlEntry.from_checkpoint(adapted)
+    assert entry.voice["name"] == "new" and entry.base == {"backbone": "vits", "algorithm": "maml", "adapted": ["a"],
+                                                           "inner_lrs": None}  # fmt: skip
+    assert "sampler" not in adapted["maml"]  # the base's training state stays behind
+
+
+def test_a_base_with_an_unreadable_entry_is_refused_by_name():
+    broken = {**base_checkpoint(), "maml": {**base_checkpoint()["maml"], "format": 9}}
+    with pytest.raises(ValueError, match="base.pth: maml.format"):
+        apply_voice(broken, Voice("new", {"a": torch.zeros(2)}, "0" * 64, "vits"), "base.pth")
 
 
 def test_merge_round_trip_and_refusals(tmp_path):

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from tts_maml.backbones import BACKBONES, VOICE_NAME, GlowTTSBackbone, VitsBackbone, get_backbone
+from tts_maml.config import CONFIG_CLASSES, MamlGlowTTSConfig, MamlVitsConfig
 from tts_maml.meta.episodes import EpisodeSampler
 from tts_maml.meta.learner import MetaLearner, TaskBatch
 from tts_maml.meta.parameter_selection import count_parameters, resolve_adapter
@@ -27,8 +28,7 @@ def setup(backbone_cls, phoneme_cache, samples, algorithm="maml", preset="condit
         TaskBatch(e.task, backbone.make_batch(model, e.support), backbone.make_batch(model, e.query))
         for e in sampler.sample(0, 2)
     ]
-    learner = MetaLearner(model, config.maml, backbone.adapter_names(model), backbone.task_loss(model),
-                          backbone.meta_parameter_names(model))  # fmt: skip
+    learner = backbone.make_learner(model)
     return backbone, model, learner, tasks
 
 
@@ -146,6 +146,56 @@ def test_vits_discriminator_is_never_adapted():
 def test_glow_tts_actnorm_is_locked():
     backbone = GlowTTSBackbone(GlowTTSBackbone.tiny_config())
     assert backbone.config.data_dep_init_steps == 0
+    with pytest.raises(ValueError, match="config.data_dep_init_steps is 10"):
+        GlowTTSBackbone(GlowTTSBackbone.tiny_config(data_dep_init_steps=10))
+
+
+@pytest.mark.parametrize(
+    "make", [MamlVitsConfig, MamlGlowTTSConfig, VitsBackbone.tiny_config, GlowTTSBackbone.tiny_config,
+             VitsBackbone.vctk_config, GlowTTSBackbone.vctk_config],
+)  # fmt: skip
+def test_get_backbone_leaves_the_config_unchanged(make):
+    config = make()
+    before = config.to_dict()
+    backbone = get_backbone(config)
+    assert backbone.config is config and config.to_dict() == before
+    assert CONFIG_CLASSES[backbone.name] is type(backbone).config_class is type(config)
+
+
+@pytest.mark.parametrize(
+    "backbone_cls, fields, message",
+    [
+        (VitsBackbone, {"speakers": []}, "config.speakers"),
+        (GlowTTSBackbone, {"speakers": []}, "config.speakers"),
+        (GlowTTSBackbone, {"use_speaker_embedding": False}, "config.use_speaker_embedding is False"),
+        (VitsBackbone, {"use_speaker_embedding": False}, "config.use_speaker_embedding is False"),
+    ],
+)
+def test_a_config_that_would_need_changing_is_refused_by_field(backbone_cls, fields, message):
+    config = backbone_cls.tiny_config(**fields)
+    before = config.to_dict()
+    with pytest.raises(ValueError, match=message):
+        backbone_cls(config)
+    assert config.to_dict() == before
+    config = backbone_cls.tiny_config()
+    if "use_speaker_embedding" in config.model_args:  # VITS keeps it there too
+        config.model_args.use_speaker_embedding = False
+        with pytest.raises(ValueError, match="config.model_args.use_speaker_embedding is False"):
+            backbone_cls(config)
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONE_CLASSES, ids=lambda b: b.name)
+def test_make_learner_is_the_meta_training_learner(backbone_cls):
+    config = backbone_cls.tiny_config()
+    config.maml.algorithm = "metasgd"
+    backbone = backbone_cls(config)
+    model = backbone.build_model()
+    learner = backbone.make_learner(model)
+    assert isinstance(learner, MetaLearner) and learner.config is config.maml
+    assert learner.adapted == backbone.adapter_names(model)
+    assert learner.meta_parameters == backbone.meta_parameter_names(model)
+    assert learner.inner_lrs is not None and learner.inner_lrs.names == learner.adapted
+    assert backbone.make_learner(model, ["emb_g.weight"]).adapted == ["emb_g.weight"]
 
 
 def test_vits_synthesis_path_term_trains_the_path_inference_runs(phoneme_cache, small_samples):

@@ -11,7 +11,8 @@ import torch
 from trainer import TrainerArgs
 
 from tts_maml.backbones import GlowTTSBackbone, VitsBackbone
-from tts_maml.training.trainer_model import CHECKPOINT_KEY, MamlTrainer, MamlTrainerModel
+from tts_maml.checkpoint import CHECKPOINT_KEY, ENTRY_VERSION, MamlEntry
+from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
 torch.set_num_threads(2)
 
@@ -77,6 +78,7 @@ def test_coqui_run_folder_and_checkpoints(backbone_cls, tmp_path, phoneme_cache,
     extra = checkpoint[CHECKPOINT_KEY]
     assert extra["adapted"] == model.adapted and extra["sampler"]["seed"] == config.maml.seed
     assert checkpoint["step"] == 1 and extra["meta_steps_done"] == 1  # checkpoint_N: after N meta-steps
+    assert extra["format"] == ENTRY_VERSION and MamlEntry.from_dict(extra).to_dict().keys() == extra.keys()
 
 
 def test_logs_name_the_meta_learning_quantities(tmp_path, phoneme_cache, samples):
@@ -237,7 +239,7 @@ def test_learning_is_real(tmp_path_factory, phoneme_cache):
     from tts_maml.corpus.build import build_corpus
     from tts_maml.evaluate.baseline import joint_step
     from tts_maml.meta.episodes import EpisodeSampler
-    from tts_maml.meta.learner import MetaLearner, TaskBatch
+    from tts_maml.meta.learner import TaskBatch
 
     corpus = build_corpus(str(tmp_path_factory.mktemp("learn") / "c"), speakers=8, utterances=10, seed=3,
                           held_out=2, workers=2, progress=False)  # fmt: skip
@@ -256,8 +258,7 @@ def test_learning_is_real(tmp_path_factory, phoneme_cache):
         backbone = VitsBackbone(config)
         torch.manual_seed(0)
         model = backbone.build_model().train()
-        learner = MetaLearner(model, config.maml, backbone.adapter_names(model), backbone.task_loss(model),
-                              backbone.meta_parameter_names(model))  # fmt: skip
+        learner = backbone.make_learner(model)
         optimizer = torch.optim.Adam(learner.trainable_parameters(), lr=1e-3)
         held_sampler = EpisodeSampler(held, 4, 4, seed=0)
         batches = [(backbone.make_batch(model, e.support), backbone.make_batch(model, e.query))

@@ -39,9 +39,9 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.clips import Clip, read_clips
-from tts_maml.adapt.voice_delta import CHECKPOINT_KEY, Voice, apply_voice
+from tts_maml.adapt.voice_delta import Voice, apply_voice
 from tts_maml.backbones import get_backbone
-from tts_maml.checkpoint import check_state_dict, load_checkpoint
+from tts_maml.checkpoint import MamlEntry, check_state_dict, load_checkpoint
 from tts_maml.config import load_config
 from tts_maml.files import atomic_save, atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.learner import MetaLearner
@@ -126,17 +126,17 @@ def load_for_adaptation(model_path: str, config_path: str, adapter_preset: Optio
     checkpoint = load_checkpoint(model_path)
     check_state_dict(model, checkpoint["model"], model_path)
     model.load_state_dict(checkpoint["model"])
-    extra = checkpoint.get(CHECKPOINT_KEY) or {}
+    extra = MamlEntry.from_checkpoint(checkpoint, model_path) or MamlEntry()
     if adapter_preset is not None:
         config.maml.adapter_preset = adapter_preset
         config.maml.target_modules = None
         adapted = backbone.adapter_names(model)
-    elif extra.get("adapted"):
-        adapted = list(extra["adapted"])
+    elif extra.adapted:
+        adapted = list(extra.adapted)
     else:
         adapted = backbone.adapter_names(model)
-    learner = MetaLearner(model, config.maml, adapted, backbone.task_loss(model))
-    learned = extra.get("inner_lrs")
+    learner = backbone.make_learner(model, adapted)
+    learned = extra.inner_lrs
     if lr is None and learner.inner_lrs is not None and learned and set(learned) == set(adapted):
         with torch.no_grad():
             for tensor_name, rates in learner.inner_lrs.as_dict().items():

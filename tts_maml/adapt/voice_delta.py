@@ -21,12 +21,11 @@ from typing import Any, Dict
 import torch
 from torch import Tensor
 
-from tts_maml.checkpoint import load_checkpoint
+from tts_maml.checkpoint import CHECKPOINT_KEY, MamlEntry, load_checkpoint
 from tts_maml.files import atomic_save, sha256_file
 
 VOICE_FORMAT = "tts_maml.voice"
 VOICE_VERSION = 1
-CHECKPOINT_KEY = "maml"
 
 
 @dataclass
@@ -106,9 +105,11 @@ def check_voice_base(voice: Voice, digest: str, delta: str, base: str) -> None:
         )
 
 
-def apply_voice(base_checkpoint: Dict[str, Any], voice: Voice) -> Dict[str, Any]:
+def apply_voice(base_checkpoint: Dict[str, Any], voice: Voice, source: str = "base checkpoint") -> Dict[str, Any]:
     """The adapted checkpoint: the base checkpoint with the voice's tensors, its name as the one
-    speaker of the config, the meta-optimiser's state dropped and the provenance under ``"maml"``.
+    speaker of the config, the meta-optimiser's state dropped and the provenance under ``"maml"``
+    (a :class:`tts_maml.checkpoint.MamlEntry` with ``voice`` and ``base``). ``source`` names the
+    base in errors about its ``"maml"`` entry.
 
     The result is a plain Coqui checkpoint of the base architecture (``tts`` loads it).
     """
@@ -119,16 +120,17 @@ def apply_voice(base_checkpoint: Dict[str, Any], voice: Voice) -> Dict[str, Any]
     config = copy.deepcopy(base_checkpoint.get("config")) or {}
     if isinstance(config, dict):
         config["speakers"] = [voice.name]
-    base_extra = base_checkpoint.get(CHECKPOINT_KEY) or {}
+    base_entry = MamlEntry.from_checkpoint(base_checkpoint, source)
+    entry = MamlEntry(
+        voice={k: v for k, v in voice.to_state().items() if k != "tensors"},
+        base=base_entry.base_record() if base_entry is not None else {},
+    )
     return {
         "config": config,
         "model": model,
         "step": base_checkpoint.get("step", 0),
         "epoch": base_checkpoint.get("epoch", 0),
-        CHECKPOINT_KEY: {
-            "voice": {k: v for k, v in voice.to_state().items() if k != "tensors"},
-            "base": {k: base_extra.get(k) for k in ("backbone", "algorithm", "adapted", "inner_lrs") if k in base_extra},
-        },
+        CHECKPOINT_KEY: entry.to_dict(),
     }
 
 
@@ -143,7 +145,7 @@ def merge(base: str, delta: str, out: str, overwrite: bool = False) -> str:
     check_voice_base(voice, sha256_file(base), delta, base)
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
-    checkpoint = apply_voice(load_checkpoint(base), voice)
+    checkpoint = apply_voice(load_checkpoint(base), voice, base)
     atomic_save(checkpoint, out)
     return out
 

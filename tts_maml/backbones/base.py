@@ -5,6 +5,10 @@ the *voice slot* (``config.speakers == [VOICE_NAME]``). Every task of meta-train
 so its embedding is a meta-learned initial voice code that the inner loop adapts along with the
 conditioning layers; an adapted checkpoint carries the new voice in the same slot, and Coqui's
 ``tts`` speaks it with no speaker flag.
+
+A backbone reads its config and never changes it: the voice-slot fields are set where a config is
+built (the presets, the ``Maml*Config`` defaults, ``tts-maml convert``), and a config without them
+is refused, naming the field.
 """
 
 import abc
@@ -12,19 +16,20 @@ import contextlib
 import functools
 import logging
 import zlib
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from coqpit import Coqpit
 from torch import Tensor, nn
 
+from tts_maml.config import VOICE_NAME
+from tts_maml.meta.learner import MetaLearner
 from tts_maml.meta.parameter_selection import AdapterPreset, resolve_adapter
 from tts_maml.speakers.d_vectors import DVectorProjection, voice_vector
 
 logger = logging.getLogger(__name__)
 
-VOICE_NAME = "voice"
 Batch = Dict[str, Any]
 
 
@@ -55,12 +60,16 @@ class Backbone(abc.ABC):
     Args:
         config: the model's Coqui config with a ``maml`` section (``MamlVitsConfig``...).
 
-    Subclasses set ``name`` (Coqui's ``config.model``), ``presets`` (adapter presets) and
-    ``never_adapt`` (module prefixes no preset or pattern may select), and implement
-    :meth:`dataset`, :meth:`format_batch` and :meth:`task_losses`.
+    Subclasses set ``name`` (Coqui's ``config.model``), ``config_class`` (its ``Maml*Config``),
+    ``presets`` (adapter presets) and ``never_adapt`` (module prefixes no preset or pattern may
+    select), and implement :meth:`dataset`, :meth:`format_batch` and :meth:`task_losses`.
+
+    Raises ``ValueError`` naming the field when the config does not describe a one-voice-slot model
+    (``speakers``, ``use_speaker_embedding``); the config is not changed.
     """
 
     name: str = ""
+    config_class: Type[Coqpit] = Coqpit
     presets: Dict[str, AdapterPreset] = {}
     never_adapt: Tuple[str, ...] = ()
     # Whether the backbone has a discriminator that can train in the outer loop (VITS).
@@ -73,18 +82,28 @@ class Backbone(abc.ABC):
 
     def __init__(self, config: Coqpit) -> None:
         self.config = config
-        # One voice slot (see the module docstring): Coqui builds its speaker table from config.speakers.
-        if not config.speakers:
-            config.speakers = [VOICE_NAME]
-        if len(config.speakers) != 1:
+        self.check_config(config)
+
+    @staticmethod
+    def check_config(config: Coqpit) -> None:
+        """Raise ``ValueError`` naming the field unless ``config`` describes a one-voice-slot model:
+        one name in ``speakers`` (Coqui builds its speaker table from it) and a speaker table
+        (``use_speaker_embedding``, also in ``model_args`` where the model keeps one there)."""
+        if len(config.speakers or []) != 1:
             raise ValueError(
-                f"config.speakers must hold the one voice slot, got {config.speakers!r}: tts_maml models "
-                "keep a single speaker-embedding row that the inner loop adapts"
+                f"config.speakers must hold the one voice slot (e.g. [{VOICE_NAME!r}], as the presets and "
+                f"`tts-maml convert` set it), got {config.speakers!r}: tts_maml models keep a single "
+                "speaker-embedding row that the inner loop adapts"
             )
-        if "use_speaker_embedding" in config:
-            config.use_speaker_embedding = True
-        if "model_args" in config and "use_speaker_embedding" in config.model_args:
-            config.model_args.use_speaker_embedding = True
+        owners = [("config", config)]
+        if "model_args" in config:
+            owners.append(("config.model_args", config.model_args))
+        for where, owner in owners:
+            if "use_speaker_embedding" in owner and not owner.use_speaker_embedding:
+                raise ValueError(
+                    f"{where}.use_speaker_embedding is False: the voice slot is a speaker-embedding row "
+                    "(set it to True where the config is built, as the presets and `tts-maml convert` do)"
+                )
 
     # -------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
@@ -92,6 +111,19 @@ class Backbone(abc.ABC):
         from TTS.tts.models import setup_model
 
         return setup_model(self.config)
+
+    def make_learner(self, model: nn.Module, adapted: Optional[Sequence[str]] = None) -> MetaLearner:
+        """The :class:`MetaLearner` of ``model`` for this config: the inner loop adapts ``adapted``
+        (default: :meth:`adapter_names`) with the backbone's task loss, the outer loop meta-learns
+        :meth:`meta_parameter_names` with its query loss."""
+        return MetaLearner(
+            model,
+            self.config.maml,
+            self.adapter_names(model) if adapted is None else list(adapted),
+            self.task_loss(model),
+            self.meta_parameter_names(model),
+            query_loss=self.query_loss(model),
+        )
 
     def adapter_names(self, model: nn.Module) -> List[str]:
         """The adapted parameter names for ``config.maml`` (target_modules or adapter_preset).

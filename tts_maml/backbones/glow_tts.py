@@ -34,6 +34,7 @@ class GlowTTSBackbone(Backbone):
     """Coqui's Glow-TTS, meta-learned over all its weights."""
 
     name = "glow_tts"
+    config_class = MamlGlowTTSConfig
     presets = {
         p.name: p
         for p in (
@@ -57,8 +58,12 @@ class GlowTTSBackbone(Backbone):
     def __init__(self, config: MamlGlowTTSConfig) -> None:
         super().__init__(config)
         # Data-dependent ActNorm initialisation runs in GlowTTS.train_step, which tts_maml never
-        # calls; record that in the config so that it says what happens.
-        config.data_dep_init_steps = 0
+        # calls: a config that asks for it would say something that does not happen.
+        if config.data_dep_init_steps != 0:
+            raise ValueError(
+                f"config.data_dep_init_steps is {config.data_dep_init_steps}: tts_maml keeps Glow-TTS's ActNorm "
+                "locked (no data-dependent initialisation); set it to 0 (MamlGlowTTSConfig's default)"
+            )
         self.criterion = GlowTTSLoss()
 
     @staticmethod

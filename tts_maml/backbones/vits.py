@@ -40,6 +40,7 @@ class VitsBackbone(Backbone):
     """Coqui's VITS, meta-learned over its generator (the discriminator is never adapted)."""
 
     name = "vits"
+    config_class = MamlVitsConfig
     never_adapt = ("disc",)
     presets = {
         p.name: p
@@ -149,7 +150,6 @@ class VitsBackbone(Backbone):
     ) -> Dict[str, Tensor]:
         """Coqui's VITS generator loss; without its adversarial terms unless ``adversarial``."""
         outputs = self._generate(model, params, batch)
-        audio = self.config.audio
         segment_size = model.spec_segment_size
         if model.args.encoder_sample_rate:
             segment_size = segment_size * int(model.interpolate_factor)

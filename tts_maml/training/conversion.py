@@ -159,6 +159,8 @@ def convert(
     _set(config, "d_vector_file", None)
     _set(config, "speakers_file", None)
     _set(config, "num_speakers", 1)
+    _set(config, "use_speaker_embedding", True)
+    _set(config, "data_dep_init_steps", 0)  # Glow-TTS: tts_maml keeps ActNorm locked
     config.speakers = [VOICE_NAME]
     if config.model == "vits":
         _set(config, "speaker_embedding_channels", int(slot.shape[1]))

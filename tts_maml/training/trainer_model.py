@@ -5,8 +5,9 @@
 adapts to a held-out task and scores it, and whose ``state_dict`` is the Coqui model's own, so the
 Trainer writes plain Coqui checkpoints (``checkpoint_N.pth``, ``best_model.pth``) that the stock
 ``tts`` command loads. :class:`MamlTrainer` is Coqui's ``Trainer`` plus one thing: it adds a
-``"maml"`` entry to every checkpoint it writes (learned inner learning rates, the adapter names,
-the episode-sampler state, counters), a key Coqui ignores, and reads it back on
+``"maml"`` entry (:class:`tts_maml.checkpoint.MamlEntry`: learned inner learning rates, the adapter
+names, the episode-sampler state, counters) to every checkpoint it writes, a key Coqui ignores, and
+reads it back on
 ``--continue_path`` / ``--restore_path``.
 
 Why these two pieces, and nothing more:
@@ -35,6 +36,7 @@ uninterrupted run's. Temporary files that a kill during a save left behind are r
 logged) when the run continues.
 """
 
+import dataclasses
 import filecmp
 import glob
 import logging
@@ -51,7 +53,7 @@ from trainer.io import keep_n_checkpoints, save_model
 
 from tts_maml.adapt.clips import screen_samples
 from tts_maml.backbones import get_backbone
-from tts_maml.checkpoint import check_state_dict, load_checkpoint
+from tts_maml.checkpoint import CHECKPOINT_KEY, MamlEntry, check_state_dict, load_checkpoint
 from tts_maml.files import atomic_write, remove_stale_temporaries
 from tts_maml.meta.distributed import (
     all_reduce_sum,
@@ -61,12 +63,11 @@ from tts_maml.meta.distributed import (
     share_cores,
 )
 from tts_maml.meta.episodes import Episode, EpisodeSampler
-from tts_maml.meta.learner import MetaLearner, TaskBatch
+from tts_maml.meta.learner import TaskBatch
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "maml"
-CHECKPOINT_FORMAT = 2  # 2: checkpoint_N holds N meta-steps (1: N + 1); epoch_finished, train_averages
+__all__ = ["CHECKPOINT_KEY", "MamlTrainer", "MamlTrainerModel"]  # CHECKPOINT_KEY's home: tts_maml.checkpoint
 
 
 class _Indices(torch.utils.data.Dataset):
@@ -124,14 +125,7 @@ class MamlTrainerModel(TrainerModel):
         if config.maml.train_discriminator and not self.backbone.supports_discriminator:
             raise ValueError(f"maml.train_discriminator: the {self.backbone.name} backbone has no discriminator")
         self.adapted = self.backbone.adapter_names(self.model)
-        self.learner = MetaLearner(
-            self.model,
-            config.maml,
-            self.adapted,
-            self.backbone.task_loss(self.model),
-            self.backbone.meta_parameter_names(self.model),
-            query_loss=self.backbone.query_loss(self.model),
-        )
+        self.learner = self.backbone.make_learner(self.model, self.adapted)
         # A submodule, so that .cuda() / .to() move the learned rates with the model.
         self.inner_lrs = self.learner.inner_lrs
         self.train_sampler: Optional[EpisodeSampler] = None
@@ -149,48 +143,48 @@ class MamlTrainerModel(TrainerModel):
         """Load a Coqui model state dict into the wrapped model."""
         return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def extra_state(self) -> Dict[str, Any]:
-        """What rides in a checkpoint under ``"maml"`` (a key Coqui ignores)."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "backbone": self.backbone.name,
-            "algorithm": self.config.maml.algorithm,
-            "adapted": list(self.adapted),
-            "inner_lrs": {n: t.detach().cpu() for n, t in self.inner_lrs.as_dict().items()} if self.inner_lrs else None,
-            "sampler": self.train_sampler.state_dict() if self.train_sampler else self._saved_sampler_state,
-            "skipped_tasks_total": self.learner.skipped_tasks_total,
-            "skipped_steps_total": self.learner.skipped_steps_total,
-            "meta_steps_done": self.meta_steps_done,
-        }
+    def extra_state(self) -> MamlEntry:
+        """What rides in a checkpoint under ``"maml"`` (a key Coqui ignores); the Trainer adds
+        where in its epoch the checkpoint was written."""
+        return MamlEntry(
+            backbone=self.backbone.name,
+            algorithm=self.config.maml.algorithm,
+            adapted=list(self.adapted),
+            inner_lrs={n: t.detach().cpu() for n, t in self.inner_lrs.as_dict().items()} if self.inner_lrs else None,
+            sampler=self.train_sampler.state_dict() if self.train_sampler else self._saved_sampler_state,
+            skipped_tasks_total=self.learner.skipped_tasks_total,
+            skipped_steps_total=self.learner.skipped_steps_total,
+            meta_steps_done=self.meta_steps_done,
+        )
 
-    def load_extra_state(self, state: Optional[Dict[str, Any]], check_sampler: bool = True) -> None:
+    def load_extra_state(self, state: Optional[MamlEntry], check_sampler: bool = True) -> None:
         """Restore :meth:`extra_state` (learned inner LRs, counters). With ``check_sampler`` (a
         continued run), the episode-sampler state must match once the sampler exists. A
         checkpoint without the entry (a plain Coqui one) is accepted."""
-        if not state:
+        if state is None:
             logger.info("checkpoint has no %r entry: starting meta-training from plain Coqui weights", CHECKPOINT_KEY)
             return
-        if state.get("adapted") and list(state["adapted"]) != self.adapted:
-            first = next((a for a, b in zip(state["adapted"], self.adapted) if a != b), None)
+        if state.adapted and list(state.adapted) != self.adapted:
+            first = next((a for a, b in zip(state.adapted, self.adapted) if a != b), None)
             raise ValueError(
                 f"the checkpoint adapts other parameters than this config (first difference: {first!r}); "
                 "set maml.adapter_preset / target_modules as in the checkpoint"
             )
-        if state.get("inner_lrs") and self.inner_lrs is not None:
+        if state.inner_lrs and self.inner_lrs is not None:
             with torch.no_grad():
                 for name, rates in self.inner_lrs.as_dict().items():
-                    saved = state["inner_lrs"][name]
+                    saved = state.inner_lrs[name]
                     if saved.shape != rates.shape:
                         raise ValueError(
                             f"inner learning rates of {name}: shape {tuple(saved.shape)} in the checkpoint, "
                             f"{tuple(rates.shape)} here (maml.inner_steps changed?)"
                         )
                     rates.copy_(saved)
-        self.learner.skipped_tasks_total = int(state.get("skipped_tasks_total", 0))
-        self.learner.skipped_steps_total = int(state.get("skipped_steps_total", 0))
-        self._saved_sampler_state = state.get("sampler") if check_sampler else None
+        self.learner.skipped_tasks_total = int(state.skipped_tasks_total)
+        self.learner.skipped_steps_total = int(state.skipped_steps_total)
+        self._saved_sampler_state = state.sampler if check_sampler else None
         if check_sampler:
-            self.meta_steps_done = int(state.get("meta_steps_done", 0))
+            self.meta_steps_done = int(state.meta_steps_done)
         if self.train_sampler is not None and self._saved_sampler_state:
             self.train_sampler.check_state_dict(self._saved_sampler_state)
 
@@ -453,12 +447,13 @@ class MamlTrainer(Trainer):
         if not hasattr(model, "extra_state"):
             return {}
         averages = self.keep_avg_train
-        return {CHECKPOINT_KEY: {
-            **model.extra_state(),
+        entry = dataclasses.replace(
+            model.extra_state(),
             # where a continued run goes on: the next epoch, or the rest of this one with its running averages
-            "epoch_finished": epoch_finished,
-            "train_averages": {"avg_values": dict(averages.avg_values), "iters": dict(averages.iters)} if averages else None,
-        }}  # fmt: skip
+            epoch_finished=epoch_finished,
+            train_averages={"avg_values": dict(averages.avg_values), "iters": dict(averages.iters)} if averages else None,
+        )
+        return {CHECKPOINT_KEY: entry.to_dict()}
 
     def _write(self, path: str, model_loss: Any, epoch_finished: bool) -> None:
         # Coqui's save_model writes straight to the final path: a kill during the write would leave
@@ -532,14 +527,15 @@ class MamlTrainer(Trainer):
         super().restore_model()
         if not hasattr(model, "load_extra_state"):
             return
-        state = checkpoint.get(CHECKPOINT_KEY)
+        state = MamlEntry.from_checkpoint(checkpoint, self.args.restore_path)
         model.load_extra_state(state, check_sampler=self.continue_run)
-        if self.continue_run and state:
-            # format 1 has no epoch_finished; its best models were written at an epoch's end
-            finished = state.get("epoch_finished", os.path.basename(self.args.restore_path).startswith("best_model"))
+        if self.continue_run and state is not None:
+            finished = state.epoch_finished
+            if finished is None:  # version 1 has no epoch_finished; its best models were written at an epoch's end
+                finished = os.path.basename(self.args.restore_path).startswith("best_model")
             self.total_steps_done = model.meta_steps_done
             self.epochs_done = int(checkpoint["epoch"]) + int(bool(finished))
-            self._resumed_averages = None if finished else state.get("train_averages")
+            self._resumed_averages = None if finished else state.train_averages
             logger.info(" > continuing after %d meta-steps, in epoch %d", self.total_steps_done, self.epochs_done)
 
     def _finish_killed_saves(self) -> None:

@@ -59,7 +59,7 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import LoadedModel, load_for_adaptation
-from tts_maml.corpus.speaker_split import split_dev_test
+from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.metrics import compare, f0_track
 from tts_maml.files import atomic_write, atomic_write_text, check_output_folder
 from tts_maml.meta.inner_loop import NonFiniteError
@@ -152,25 +152,6 @@ class Episode:
     reals: List[Any] = field(repr=False)
     real_f0: List[np.ndarray] = field(repr=False)
     real_embeddings: List[np.ndarray] = field(repr=False)
-
-
-def held_out_samples(corpus: str, held_out_speakers: Optional[int] = None, seed: int = 0) -> List[Dict[str, Any]]:
-    """The held-out speakers' samples of a VCTK-layout ``corpus``: its ``held_out/`` folder (the
-    built-in corpus), or else the ``held_out_speakers`` speakers that the recipes' ``--data-path``
-    branch keeps out (:func:`tts_maml.corpus.speaker_split.split_held_out` with ``seed``, the run's ``maml.seed``)."""
-    from TTS.tts.configs.shared_configs import BaseDatasetConfig
-
-    from tts_maml.corpus.build import HELD_OUT_DIR
-    from tts_maml.corpus.samples import load_samples
-    from tts_maml.corpus.speaker_split import split_held_out
-
-    folder = os.path.join(corpus, HELD_OUT_DIR)
-    if os.path.isdir(folder):
-        return load_samples(BaseDatasetConfig(formatter="vctk", path=folder))
-    if not held_out_speakers:
-        raise ValueError(f"--corpus {corpus} has no {HELD_OUT_DIR}/ folder: pass --held-out-speakers N, "
-                         "the recipe's --held-out-speakers")  # fmt: skip
-    return split_held_out(load_samples(BaseDatasetConfig(formatter="vctk", path=corpus)), held_out_speakers, seed)[1]
 
 
 def make_episodes(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seeds: Sequence[int], shots: int,

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from dataclasses import asdict
-from typing import List, Optional
+from typing import Any, List, Optional
 
 logger = logging.getLogger("tts_maml")
 
@@ -236,15 +236,36 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``tts-maml`` and its subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="tts-maml",
-        description="Few-shot voice adaptation for Coqui TTS by meta-learning.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# ---------------------------------------------------------------- the parser: one function per sub-command
+# Flags several sub-commands share, with one wording each.
+_HELD_HELP = "for a corpus without a held_out/ folder: the recipe's --held-out-speakers (drawn with maml.seed)"
+_LRS = "1e-4,3e-4,1e-3,3e-3"
+_SELECT_BY = ["speaker_similarity", "query_loss"]
 
+
+def _add_config_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+
+
+def _add_overwrite(p: argparse.ArgumentParser, progress: bool = False) -> None:
+    """``--overwrite`` of an output folder, and ``--no-progress`` where the job shows a bar."""
+    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_speaker_episodes(p: argparse.ArgumentParser) -> None:
+    """The held-out speakers of a corpus and the clips each one gives (train-baseline, evaluate)."""
+    p.add_argument("--held-out-speakers", type=int, default=None, help=_HELD_HELP)
+    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
+    p.add_argument("--queries", type=int, default=3, help="unseen query sentences per speaker (default 3)")
+
+
+def _make_corpus_parser(sub: Any) -> None:
     p = sub.add_parser(
         "make-corpus",
         help="build the offline multi-speaker corpus (VCTK 0.92 layout) from synthetic voices",
@@ -262,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_make_corpus)
 
+
+def _check_corpus_parser(sub: Any) -> None:
     p = sub.add_parser(
         "check-corpus",
         help="check with a speaker encoder (Resemblyzer) that a corpus' speakers are distinct",
@@ -273,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     p.set_defaults(func=_check_corpus)
 
+
+def _convert_parser(sub: Any) -> None:
     p = sub.add_parser(
         "convert",
         help="turn a Coqui multi-speaker checkpoint into a one-voice-slot tts_maml model",
@@ -286,9 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d_vector_file", default=None, help="a d-vector model's d-vector file (default: the config's)")
     p.add_argument("--projection", default=None,
                    help="the d-vectors' projection JSON (default: d_vector_projection.json beside the d-vector file)")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
+    _add_overwrite(p)
     p.set_defaults(func=_convert)
 
+
+def _models_parser(sub: Any) -> None:
     p = sub.add_parser(
         "models",
         help="list the models shipped with tts_maml (name, checkpoint, config, size, sha256)",
@@ -297,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(func=_models)
 
+
+def _presets_parser(sub: Any) -> None:
     p = sub.add_parser(
         "presets",
         help="list a backbone's adapter presets with their parameter counts",
@@ -307,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=["default", "tiny"], default="default", help="config size (default: Coqui's)")
     p.set_defaults(func=_presets)
 
+
+def _adapt_parser(sub: Any) -> None:
     p = sub.add_parser(
         "adapt",
         help="adapt a meta-trained model to a folder of clips; write adapted.pth, config.json, voice.pth",
@@ -325,12 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter-preset", default=None, help="adapt this preset (default: what was meta-trained)")
     p.add_argument("--val-clips", type=int, default=0, help="clips held out for early stopping (default 0)")
     p.add_argument("--name", default="voice", help="the voice's name (default 'voice')")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _add_device(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
-    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_overwrite(p, progress=True)
     p.set_defaults(func=_adapt)
 
+
+def _merge_parser(sub: Any) -> None:
     p = sub.add_parser(
         "merge",
         help="rebuild adapted.pth from the base checkpoint and a voice.pth",
@@ -343,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_merge)
 
+
+def _serve_parser(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
         help="serve many adapted voices over one base model (Coqui tts-server's HTTP API)",
@@ -352,16 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
         "OpenAI /v1/audio/speech and MaryTTS /voices and /process, and a web page at /.",
     )
     p.add_argument("--base", required=True, help="the base (meta-trained) checkpoint the voices were adapted from")
-    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    _add_config_path(p)
     p.add_argument("--voices", required=True, help="folder of voice deltas (voice.pth files renamed NAME.pth)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5002, help="port (default 5002, as tts-server)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _add_device(p)
     p.add_argument("--seed", type=int, default=0, help="synthesis seed of a request that sends none (default 0)")
     p.add_argument("--max-chars", type=int, default=1000, help="longest text a request may send (default 1000)")
     p.set_defaults(func=_serve)
 
-    held_help = "for a corpus without a held_out/ folder: the recipe's --held-out-speakers (drawn with maml.seed)"
+
+def _train_baseline_parser(sub: Any) -> None:
     p = sub.add_parser(
         "train-baseline",
         help="choose the fine-tuning baseline's learning rate on the dev speakers",
@@ -372,23 +407,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model_path", "--model-path", required=True,
                    help="the starting checkpoint: the converted pre-trained model (tts-maml convert's model.pth)")  # fmt: skip
-    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    _add_config_path(p)
     p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) whose held-out speakers give the dev set")
     p.add_argument("--out", required=True, help="output folder: baseline.json")
-    p.add_argument("--lrs", default="1e-4,3e-4,1e-3,3e-3", help="Adam learning rates to try (default 1e-4,3e-4,1e-3,3e-3)")
+    p.add_argument("--lrs", default=_LRS, help=f"Adam learning rates to try (default {_LRS})")
     p.add_argument("--steps", type=int, default=200, help="fine-tuning steps (default 200)")
-    p.add_argument("--select-by", choices=["speaker_similarity", "query_loss"], default="speaker_similarity",
+    p.add_argument("--select-by", choices=_SELECT_BY, default="speaker_similarity",
                    help="what picks the rate, after --steps steps (default speaker_similarity)")  # fmt: skip
     p.add_argument("--adapter-preset", default=None,
                    help="fine-tune this preset (generator: every weight; default: the config's selection)")  # fmt: skip
-    p.add_argument("--held-out-speakers", type=int, default=None, help=held_help)
-    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
-    p.add_argument("--queries", type=int, default=3, help="unseen query sentences per speaker (default 3)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_speaker_episodes(p)
+    _add_device(p)
+    _add_overwrite(p, progress=True)
     p.set_defaults(func=_train_baseline)
 
+
+def _evaluate_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
         help="the meta-learned model against fine-tuning, on test speakers: similarity, loss, MCD, F0 per step",
@@ -400,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         "PNG per metric and report.md.",
     )
     p.add_argument("--model_path", "--model-path", required=True, help="the meta-learned checkpoint")
-    p.add_argument("--config_path", "--config-path", required=True, help="its config.json")
+    _add_config_path(p)
     p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) with held-out speakers (its held_out/ folder)")
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--baseline_model_path", "--baseline-model-path", default=None,
@@ -408,24 +442,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline_config_path", "--baseline-config-path", default=None, help="its config.json")
     p.add_argument("--baseline_lr", "--baseline-lr", type=float, default=None,
                    help="the baseline's Adam rate (default: chosen on the dev speakers, as train-baseline does)")  # fmt: skip
-    p.add_argument("--baseline-lrs", default="1e-4,3e-4,1e-3,3e-3", help="rates to choose from (default 1e-4,3e-4,1e-3,3e-3)")
-    p.add_argument("--baseline-select-by", choices=["speaker_similarity", "query_loss"], default="speaker_similarity",
+    p.add_argument("--baseline-lrs", default=_LRS, help=f"rates to choose from (default {_LRS})")
+    p.add_argument("--baseline-select-by", choices=_SELECT_BY, default="speaker_similarity",
                    help="what picks the baseline's rate on the dev speakers (default speaker_similarity)")  # fmt: skip
     p.add_argument("--baseline-adapter-preset", default=None,
                    help="fine-tune this preset (generator: every weight; default: the baseline config's selection)")  # fmt: skip
-    p.add_argument("--held-out-speakers", type=int, default=None, help=held_help)
-    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
-    p.add_argument("--queries", type=int, default=3, help="unseen query sentences per speaker (default 3)")
+    _add_speaker_episodes(p)
     p.add_argument("--steps", default="0,5,10,20,50,100,200", help="steps to measure (default 0,5,10,20,50,100,200)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1: support/query split and synthesis noise (default 3)")
     p.add_argument("--reference-step", type=int, default=5,
                    help="the meta model's step the baseline must match, for the steps ratio (default 5)")  # fmt: skip
     p.add_argument("--lr", type=float, default=None, help="the meta model's inner learning rate (default: its own)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_device(p)
+    _add_overwrite(p, progress=True)
     p.set_defaults(func=_evaluate)
 
+
+def _demo_parser(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
         help="the product on the built-in corpus: adapt the shipped model to two new voices, synthesise, report",
@@ -441,6 +474,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe_args", nargs="*",
                    help="with --train: extra arguments for the recipe (after --), e.g. -- --coqpit.epochs 1")  # fmt: skip
     p.set_defaults(func=_demo)
+
+
+# In the order `tts-maml --help` lists them.
+SUBCOMMAND_PARSERS = (
+    _make_corpus_parser, _check_corpus_parser, _convert_parser, _models_parser, _presets_parser, _adapt_parser,
+    _merge_parser, _serve_parser, _train_baseline_parser, _evaluate_parser, _demo_parser,
+)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``tts-maml`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="tts-maml",
+        description="Few-shot voice adaptation for Coqui TTS by meta-learning.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMAND_PARSERS:
+        add(sub)
     return parser
 
 

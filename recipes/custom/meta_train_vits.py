@@ -10,19 +10,12 @@
 import csv
 import os
 
-from trainer import TrainerArgs
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 from TTS.tts.models.vits import Vits
-from TTS.tts.utils.speakers import SpeakerManager
-from TTS.tts.utils.text.tokenizer import TTSTokenizer
-from TTS.utils.audio import AudioProcessor
 
 from tts_maml.backbones import VitsBackbone
 from tts_maml.corpus.offline import offline_corpus
-from tts_maml.corpus.samples import load_samples
-from tts_maml.corpus.speaker_split import dev_samples, split_held_out
-from tts_maml.training.recipe import progress_callbacks, recipe_arguments
-from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
+from tts_maml.training.recipe import meta_train, output_folder, recipe_arguments
 
 
 def speaker_folders(root_path, meta_file=None, **kwargs):
@@ -43,24 +36,14 @@ def speaker_folders(root_path, meta_file=None, **kwargs):
 
 def main():
     args = recipe_arguments("Meta-train VITS (MAML) on a folder of speaker folders.")
-    output_path = args.output_path or os.path.join(os.getcwd(), "output")
+    output_path = output_folder(args)
     data_path = args.data_path or os.path.join(offline_corpus(), "wav48_silence_trimmed")
     dataset = BaseDatasetConfig(formatter="speaker_folders", path=data_path)
     config = VitsBackbone.tiny_config(output_path=output_path, epochs=4, print_step=50, save_step=100,
                                       run_name="custom_vits_maml")  # fmt: skip
     config.maml.meta_steps_per_epoch = 100
-    config.datasets = [dataset]
-    config.phoneme_cache_path = os.path.join(output_path, "phoneme_cache")
-
-    ap = AudioProcessor(config.audio)
-    tokenizer, config = TTSTokenizer.init_from_config(config)
-    samples = load_samples(dataset, formatter=speaker_folders)
-    train_samples, held = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
-    eval_samples = dev_samples(held)  # dev speakers choose checkpoints; test speakers stay unseen
-    model = Vits(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
-    trainer = MamlTrainer(TrainerArgs(), config, output_path, model=MamlTrainerModel(config, model),
-                          train_samples=train_samples, eval_samples=eval_samples, callbacks=progress_callbacks())  # fmt: skip
-    trainer.fit()
+    # --held-out-speakers speaker folders are kept out of meta-training: dev ones choose checkpoints.
+    meta_train(Vits, config, dataset, args, output_path, formatter=speaker_folders)
 
 
 if __name__ == "__main__":

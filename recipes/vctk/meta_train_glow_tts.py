@@ -13,34 +13,28 @@
 # and that `tts-maml adapt` adapts to a new voice.
 import os
 
-from trainer import TrainerArgs
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 from TTS.tts.models.glow_tts import GlowTTS
-from TTS.tts.utils.speakers import SpeakerManager
-from TTS.tts.utils.text.tokenizer import TTSTokenizer
-from TTS.utils.audio import AudioProcessor
 
 from tts_maml.backbones import GlowTTSBackbone
 from tts_maml.backbones.base import apply_overrides
 from tts_maml.config import load_config
 from tts_maml.corpus.offline import PRETRAIN_CORPUS, held_out_dir, offline_corpus
-from tts_maml.corpus.samples import load_samples
-from tts_maml.corpus.speaker_split import dev_samples, split_held_out
-from tts_maml.training.recipe import progress_callbacks, recipe_arguments
-from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
+from tts_maml.training.recipe import meta_train, output_folder, recipe_arguments
+
+SENTENCES = ["The quiet judge measured the yellow chair."]
 
 
 def main():
     args = recipe_arguments("Meta-train Glow-TTS (MAML) on VCTK or the built-in offline corpus.")
-    output_path = args.output_path or os.path.join(os.getcwd(), "output")
+    output_path = output_folder(args)
     restore_path = ""
     if args.init:  # phase 2: the converted pre-trained model, on the pre-training corpus
         config = load_config(os.path.join(args.init, "config.json"))
         restore_path = os.path.join(args.init, "model.pth")
         dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus(**PRETRAIN_CORPUS))
         apply_overrides(config, dict(output_path=output_path, epochs=1, print_step=5, save_step=20, run_eval=True,
-                                     run_name="meta_train_glow_tts",
-                                     test_sentences=["The quiet judge measured the yellow chair."]))  # fmt: skip
+                                     run_name="meta_train_glow_tts", test_sentences=SENTENCES))  # fmt: skip
         config.maml.meta_steps_per_epoch = 60
         config.maml.inner_lr, config.maml.meta_lr = 0.1, 1e-4
     else:
@@ -50,34 +44,13 @@ def main():
             config.maml.meta_steps_per_epoch = 500
         else:  # tiny Glow-TTS: about 6 minutes on 2 CPU cores on the built-in corpus
             config = GlowTTSBackbone.tiny_config(output_path=output_path, epochs=3, print_step=50, save_step=80,
-                                              test_sentences=["The quiet judge measured the yellow chair."])  # fmt: skip
+                                                 test_sentences=SENTENCES)  # fmt: skip
             config.maml.meta_steps_per_epoch = 80
-    config.datasets = [dataset]
-    config.phoneme_cache_path = os.path.join(output_path, "phoneme_cache")
     config.maml.n_support, config.maml.n_query = 5, 5
 
-    ap = AudioProcessor(config.audio)
-    tokenizer, config = TTSTokenizer.init_from_config(config)
-    samples = load_samples(dataset)
-    if args.data_path:  # whole speakers held out of meta-training, for evaluation
-        train_samples, held = split_held_out(samples, args.held_out_speakers, seed=config.maml.seed)
-        eval_samples = dev_samples(held)  # dev speakers choose checkpoints; test speakers stay unseen
-    else:  # the built-in corpus has its held-out speakers in a folder of their own; dev ones choose checkpoints
-        held_out = BaseDatasetConfig(formatter="vctk", path=held_out_dir(dataset.path))
-        train_samples, eval_samples = samples, dev_samples(load_samples(held_out))
-
-    # The voice slot: config.speakers == ["voice"], one speaker-embedding row that adaptation tunes.
-    model = GlowTTS(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
-    trainer = MamlTrainer(
-        TrainerArgs(restore_path=restore_path),
-        config,
-        output_path,
-        model=MamlTrainerModel(config, model),
-        train_samples=train_samples,
-        eval_samples=eval_samples,
-        callbacks=progress_callbacks(),
-    )
-    trainer.fit()
+    # Held-out speakers: --data-path draws --held-out-speakers of them; the built-in corpora have a folder of them.
+    held_out = None if args.data_path else held_out_dir(dataset.path)
+    meta_train(GlowTTS, config, dataset, args, output_path, held_out_folder=held_out, restore_path=restore_path)
 
 
 if __name__ == "__main__":

@@ -17,30 +17,24 @@ from trainer import Trainer, TrainerArgs
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 from TTS.tts.models.glow_tts import GlowTTS
 from TTS.tts.utils.speakers import SpeakerManager
-from TTS.tts.utils.text.tokenizer import TTSTokenizer
-from TTS.utils.audio import AudioProcessor
 
 from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus
 from tts_maml.corpus.samples import load_samples
 from tts_maml.speakers.d_vectors import prepare_d_vectors
 from tts_maml.training.pretraining import pretrain_glow_tts_config
-from tts_maml.training.recipe import recipe_arguments
+from tts_maml.training.recipe import coqui_setup, output_folder, recipe_arguments
 
 
 def main():
     args = recipe_arguments("Pre-train a multi-speaker Glow-TTS (d-vector conditioning) on VCTK or the built-in corpus.")
-    output_path = args.output_path or os.path.join(os.getcwd(), "output")
+    output_path = output_folder(args)
     dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus(**PRETRAIN_CORPUS))
     samples = load_samples(dataset)  # every training speaker (the built-in corpus keeps dev/test apart)
 
     # Speaker d-vectors of every clip, projected to the encoder's width (computed once per output folder).
     d_vectors = prepare_d_vectors(samples, os.path.join(output_path, "d_vectors"), dim=96)
     config = pretrain_glow_tts_config(d_vectors["d_vector_file"], output_path=output_path, epochs=30)
-    config.datasets = [dataset]
-    config.phoneme_cache_path = os.path.join(output_path, "phoneme_cache")
-
-    ap = AudioProcessor(config.audio)
-    tokenizer, config = TTSTokenizer.init_from_config(config)
+    ap, tokenizer, config = coqui_setup(config, dataset, output_path)
     model = GlowTTS(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
     trainer = Trainer(TrainerArgs(), config, output_path, model=model, train_samples=samples, eval_samples=None)
     trainer.fit()

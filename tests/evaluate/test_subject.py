@@ -6,8 +6,8 @@ import torch
 from tts_maml.adapt.adaptation import adapt_with_early_stopping
 from tts_maml.backbones import VitsBackbone
 from tts_maml.evaluate.baseline import FineTuned
-from tts_maml.evaluate.trials import Trial
 from tts_maml.evaluate.subject import Subject
+from tts_maml.evaluate.trials import Trial
 
 
 @pytest.fixture(scope="module")

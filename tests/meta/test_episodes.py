@@ -97,3 +97,21 @@ def test_state_dict_detects_a_different_stream():
     other = EpisodeSampler(samples(COUNTS), 5, 4, seed=1)
     with pytest.raises(ValueError, match="'seed'"):
         other.check_state_dict(sampler.state_dict())
+
+
+@pytest.mark.parametrize("seed, named, held", [(0, [], ["sp000", "sp003", "sp005"]), (1, [], ["sp005", "sp006", "sp007"]),
+                                               (7, ["sp004"], ["sp000", "sp002", "sp004"])])  # fmt: skip
+def test_held_out_tasks_are_the_ones_drawn_before_the_draw_moved_to_speaker_split(seed, named, held):
+    ten = samples({f"sp{i:03d}": 4 for i in range(10)})
+    sampler = EpisodeSampler(ten, 2, 2, seed=seed, held_out_tasks=3 - len(named), held_out_task_names=named)
+    assert sampler.held_out_tasks == held
+
+
+def test_from_config_takes_sizes_key_seed_and_held_out_tasks_from_maml():
+    from tts_maml.config import MamlConfig
+
+    maml = MamlConfig(n_support=5, n_query=4, seed=2, held_out_tasks=2)
+    sampler = EpisodeSampler.from_config(samples(COUNTS), maml)
+    assert sampler.state_dict() == EpisodeSampler(samples(COUNTS), 5, 4, seed=2, held_out_tasks=2).state_dict()
+    every = EpisodeSampler.from_config(samples(COUNTS), maml, held_out=False)
+    assert every.held_out_tasks == [] and every.train_tasks == ["a", "b", "c", "d", "e"]

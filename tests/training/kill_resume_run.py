@@ -20,9 +20,9 @@ import torch
 from trainer import TrainerArgs
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 
-from tts_maml.training import trainer_model as meta_training
 from tts_maml.backbones import VitsBackbone
 from tts_maml.corpus.samples import load_samples
+from tts_maml.training import trainer_model as meta_training
 from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
 STEPS_PER_EPOCH, EPOCHS, SAVE_STEP = 4, 2, 2

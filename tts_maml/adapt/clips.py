@@ -357,18 +357,63 @@ def _to_common_level(path: str, wav: np.ndarray, rate: int) -> Tuple[np.ndarray,
     return (wav * 10 ** (gain_db / 20)).astype(np.float32), level, float(gain_db), limited
 
 
+# What makes a clip unusable, said once for adaptation's clips (read_clips) and a training corpus' (screen_samples).
+EMPTY_FILE = "the file is empty (0 bytes)"
+NO_SAMPLES = "no audio samples (zero length)"
+
+
+def max_clip_seconds(config: Any) -> float:
+    """The longest usable clip for a model with ``config``: :data:`MAX_SECONDS`, or less where the
+    config's ``max_audio_len`` (in samples) is shorter."""
+    rate = int(config.audio.sample_rate)
+    max_len = getattr(config, "max_audio_len", None)
+    return min(MAX_SECONDS, max_len / rate) if isinstance(max_len, (int, float)) and max_len > 0 else MAX_SECONDS
+
+
+def _non_finite(channels: np.ndarray) -> Optional[str]:
+    """The problem of audio (channels, samples) holding NaN or infinite samples, if it does."""
+    return None if np.all(np.isfinite(channels)) else "the audio holds NaN or infinite samples"
+
+
+def _silence(channels: np.ndarray) -> Optional[str]:
+    """The problem of audio (channels, samples) that is silent once mixed to mono, if it is."""
+    if float(np.max(np.abs(channels.mean(axis=0)))) >= SILENCE_PEAK:
+        return None
+    loud = channels.shape[0] > 1 and float(np.max(np.abs(channels))) >= SILENCE_PEAK
+    return "the clip is silent" + (" once its channels are mixed (they cancel out)" if loud else "")
+
+
+def _length(seconds: float, max_seconds: float, trimmed: bool) -> Optional[str]:
+    """The problem of a clip of ``seconds`` outside [:data:`MIN_SECONDS`, ``max_seconds``], if it is;
+    ``trimmed``: the seconds are those left after trimming silence (adaptation's clips)."""
+    if not trimmed:
+        if seconds < MIN_SECONDS or seconds > max_seconds:
+            return f"{seconds:.2f} s long; clips must be {MIN_SECONDS}-{max_seconds:.0f} s"
+        return None
+    if seconds < MIN_SECONDS:
+        return f"{seconds:.2f} s of speech after trimming silence; at least {MIN_SECONDS} s"
+    if seconds > max_seconds:
+        return f"{seconds:.1f} s long; at most {max_seconds:.0f} s (split it into sentences)"
+    return None
+
+
+def _raise_if(problem: Optional[str]) -> None:
+    """Raise ``ValueError(problem)`` when there is one (adaptation refuses the clip)."""
+    if problem is not None:
+        raise ValueError(problem)
+
+
 def _load_audio(path: str, model_rate: int, ap: Any, trim: bool, max_seconds: float) -> Tuple[np.ndarray, int, int]:
     """Decode, check and convert one clip: mono float32 at ``model_rate``, trimmed as the config
     says; with the file's rate and channel count. Raises ``ValueError`` saying what is wrong."""
     if os.path.getsize(path) == 0:
-        raise ValueError("the file is empty (0 bytes)")
+        raise ValueError(EMPTY_FILE)
     channels, rate = _decode(path)
     if channels.size == 0:
-        raise ValueError("no audio samples (zero length)")
+        raise ValueError(NO_SAMPLES)
     if rate < MIN_SAMPLE_RATE:
         raise ValueError(f"sample rate {rate} Hz is too low (at least {MIN_SAMPLE_RATE} Hz)")
-    if not np.all(np.isfinite(channels)):
-        raise ValueError("the audio holds NaN or infinite samples")
+    _raise_if(_non_finite(channels))
     clipped = float(np.max(np.mean(np.abs(channels) >= FULL_SCALE, axis=1)))
     if clipped > CLIPPED_SHARE:
         logger.warning("%s is clipped: %.1f%% of its samples are at full scale (distorted; if you can, record "
@@ -377,9 +422,7 @@ def _load_audio(path: str, model_rate: int, ap: Any, trim: bool, max_seconds: fl
     wav = channels.mean(axis=0)
     if channels.shape[0] > 1:
         done.append(f"mixed {channels.shape[0]} channels down to mono")
-    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
-        loud = channels.shape[0] > 1 and float(np.max(np.abs(channels))) >= SILENCE_PEAK
-        raise ValueError("the clip is silent" + (" once its channels are mixed (they cancel out)" if loud else ""))
+    _raise_if(_silence(channels))
     if rate != model_rate:
         import librosa
 
@@ -390,11 +433,7 @@ def _load_audio(path: str, model_rate: int, ap: Any, trim: bool, max_seconds: fl
         wav = ap.trim_silence(wav).astype(np.float32)
         if before - wav.size > 0.5 * model_rate:
             done.append(f"trimmed {(before - wav.size) / model_rate:.1f} s of leading/trailing silence")
-    seconds = wav.size / model_rate
-    if seconds < MIN_SECONDS:
-        raise ValueError(f"{seconds:.2f} s of speech after trimming silence; at least {MIN_SECONDS} s")
-    if seconds > max_seconds:
-        raise ValueError(f"{seconds:.1f} s long; at most {max_seconds:.0f} s (split it into sentences)")
+    _raise_if(_length(wav.size / model_rate, max_seconds, trimmed=True))
     if done:
         logger.info("%s: %s", path, "; ".join(done))
     return wav, rate, channels.shape[0]
@@ -406,8 +445,7 @@ def read_clips(directory: str, config: Any, tokenizer: Any, ap: Any) -> List[Cli
     listing every unusable file and bad metadata line."""
     transcripts, problems = _read_folder(directory)
     rate = int(config.audio.sample_rate)
-    max_len = getattr(config, "max_audio_len", None)
-    max_seconds = min(MAX_SECONDS, max_len / rate) if isinstance(max_len, (int, float)) and max_len > 0 else MAX_SECONDS
+    max_seconds = max_clip_seconds(config)
     trim = bool(getattr(config.audio, "do_trim_silence", False))
     clips, levels, limited = [], [], 0
     for path, (source, text) in transcripts.items():
@@ -444,7 +482,7 @@ def _sample_problem(sample: Dict[str, Any], rate: int, tokenizer: Any, max_secon
     if not os.path.isfile(path):
         return "the file does not exist"
     if os.path.getsize(path) == 0:
-        return "the file is empty (0 bytes)"
+        return EMPTY_FILE
     try:
         info = sf.info(path)
     except Exception as e:  # soundfile raises several types for unreadable files
@@ -454,15 +492,14 @@ def _sample_problem(sample: Dict[str, Any], rate: int, tokenizer: Any, max_secon
     if info.samplerate != rate:
         return f"sample rate {info.samplerate} Hz, the model's is {rate} Hz (resample the corpus)"
     if info.frames == 0:
-        return "no audio samples (zero length)"
-    seconds = info.frames / rate
-    if seconds < MIN_SECONDS or seconds > max_seconds:
-        return f"{seconds:.2f} s long; clips must be {MIN_SECONDS}-{max_seconds:.0f} s"
-    wav, _ = sf.read(path, dtype="float32", always_2d=True)
-    if not np.all(np.isfinite(wav)):
-        return "the audio holds NaN or infinite samples"
-    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
-        return "the clip is silent"
+        return NO_SAMPLES
+    problem = _length(info.frames / rate, max_seconds, trimmed=False)
+    if problem:
+        return problem
+    channels = sf.read(path, dtype="float32", always_2d=True)[0].T  # mono here: (1, samples)
+    problem = _non_finite(channels) or _silence(channels)
+    if problem:
+        return problem
     text = str(sample.get("text") or "").strip()
     if not text:
         return "the transcript is empty"
@@ -477,8 +514,7 @@ def screen_samples(samples: List[Dict[str, Any]], config: Any, tokenizer: Any, w
     naming the file and the problem, and the total is logged (nothing is stopped for a few bad
     files; a corpus with no usable clip raises ``ValueError``)."""
     rate = int(config.audio.sample_rate)
-    max_len = getattr(config, "max_audio_len", None)
-    max_seconds = min(MAX_SECONDS, max_len / rate) if isinstance(max_len, (int, float)) and max_len > 0 else MAX_SECONDS
+    max_seconds = max_clip_seconds(config)
     kept = []
     for sample in samples:
         problem = _sample_problem(sample, rate, tokenizer, max_seconds)

@@ -197,6 +197,44 @@ def _move_into_place(tmp: str, out: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _render_all(root: str, jobs: List[ClipJob], sample_rate: int, workers: Optional[int], progress: bool) -> float:
+    """Render every clip into ``root`` (folders made first), in ``workers`` processes; the seconds of audio."""
+    for j in jobs:
+        for kind in (WAV_DIR, TXT_DIR):
+            os.makedirs(os.path.join(root, j.subdir, kind, j.speaker), exist_ok=True)
+    work = [(root, sample_rate, j) for j in jobs]
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(jobs), desc="make-corpus", unit="clip", disable=not progress)
+    seconds = 0.0
+    with bar:
+        if workers == 1:
+            results: Iterable[float] = map(_render, work)
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(workers)
+            results = pool.imap_unordered(_render, work, chunksize=4)
+        try:
+            for duration in results:
+                seconds += duration
+                bar.update(1)
+        finally:
+            if workers != 1:
+                pool.terminate()
+    return seconds
+
+
+def _write_manifest(root: str, summary: CorpusSummary, seed: int, utterances: int) -> None:
+    """``corpus.json``: how the corpus was built (the summary without its folder, which moves)."""
+    manifest: Dict[str, Any] = {
+        "format": "VCTK-0.92 layout (Coqui formatter 'vctk'); speakers are named VCTK_<id> by Coqui",
+        "seed": seed,
+        "utterances_per_speaker": utterances,
+        **asdict(summary),
+    }
+    manifest.pop("out")
+    with open(os.path.join(root, MANIFEST_FILE), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+
+
 def build_corpus(
     out: str,
     speakers: int = 20,
@@ -235,47 +273,18 @@ def build_corpus(
     tmp = os.path.join(parent, f".{os.path.basename(out)}.partial-{secrets.token_hex(8)}")
     os.mkdir(tmp)
     try:
-        for j in jobs:
-            for kind in (WAV_DIR, TXT_DIR):
-                os.makedirs(os.path.join(tmp, j.subdir, kind, j.speaker), exist_ok=True)
-        work = [(tmp, sample_rate, j) for j in jobs]
-        workers = workers or os.cpu_count() or 1
-        bar = tqdm(total=len(jobs), desc="make-corpus", unit="clip", disable=not progress)
-        seconds = 0.0
-        with bar:
-            if workers == 1:
-                results: Iterable[float] = map(_render, work)
-            else:
-                pool = multiprocessing.get_context("spawn").Pool(workers)
-                results = pool.imap_unordered(_render, work, chunksize=4)
-            try:
-                for duration in results:
-                    seconds += duration
-                    bar.update(1)
-            finally:
-                if workers != 1:
-                    pool.terminate()
+        seconds = _render_all(tmp, jobs, sample_rate, workers, progress)
         _write_metadata(tmp, jobs, recipes)
-        train = [speaker_id(i) for i in range(speakers)]
-        held = [speaker_id(i) for i in range(speakers, speakers + held_out)]
         summary = CorpusSummary(
             out=out,
-            speakers=train,
-            held_out_speakers=held,
+            speakers=[speaker_id(i) for i in range(speakers)],
+            held_out_speakers=[speaker_id(i) for i in range(speakers, speakers + held_out)],
             clips=len(jobs),
             sample_rate=sample_rate,
             seconds=round(seconds, 2),
             recipes={k: v.describe() for k, v in recipes.items()},
         )
-        manifest: Dict[str, Any] = {
-            "format": "VCTK-0.92 layout (Coqui formatter 'vctk'); speakers are named VCTK_<id> by Coqui",
-            "seed": seed,
-            "utterances_per_speaker": utterances,
-            **asdict(summary),
-        }
-        manifest.pop("out")
-        with open(os.path.join(tmp, MANIFEST_FILE), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2)
+        _write_manifest(tmp, summary, seed, utterances)
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,6 +7,12 @@ numbers). The held-out speakers of a corpus are split here, and only here: sorte
 first half (rounded down) are dev speakers, the rest test speakers. Choices made on dev speakers
 therefore never see a test speaker.
 
+Which speakers are held out at all is decided here too: a corpus' ``held_out/`` folder (the
+built-in corpus), or speakers drawn by :func:`draw_held_out`, the one random draw behind the
+recipes' ``--held-out-speakers`` (:func:`split_held_out`) and ``maml.held_out_tasks``
+(:class:`tts_maml.meta.episodes.EpisodeSampler`). Each keeps its own stream of a seed
+(:data:`RECIPE_DRAW`, :data:`TASK_DRAW`), so each draws what it always drew.
+
 Example:
     >>> from tts_maml.corpus.speaker_split import split_dev_test
     >>> split_dev_test(["sp243", "sp240", "sp241", "sp242"])
@@ -16,6 +22,11 @@ Example:
 import os
 import random
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+Samples = List[Dict[str, Any]]
+# The streams of a seed that held-out speakers (tasks) are drawn from: one per kind of draw.
+RECIPE_DRAW = "recipe-held-out"
+TASK_DRAW = "held-out"
 
 
 def split_dev_test(speakers: Iterable[str]) -> Tuple[List[str], List[str]]:
@@ -40,29 +51,52 @@ def test_samples(held_out: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return _of(held_out, split_dev_test(s["speaker_name"] for s in held_out)[1])
 
 
-def split_held_out(samples: List[Dict[str, Any]], speakers: int, seed: int = 0) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+def draw_held_out(names: Sequence[str], count: int, seed: int, draw: str) -> List[str]:
+    """``count`` of ``names`` drawn with ``seed`` from the stream ``draw`` (:data:`RECIPE_DRAW` or
+    :data:`TASK_DRAW`): the one random choice of held-out speakers or tasks. ``names`` in a fixed
+    order (sorted), so the draw does not depend on how a formatter listed the files."""
+    return random.Random(f"{seed}:{draw}").sample(list(names), count)
+
+
+def split_held_out(samples: Samples, speakers: int, seed: int = 0) -> Tuple[Samples, Samples]:
     """Keep ``speakers`` whole speakers out of ``samples`` (drawn with ``seed``) for evaluation."""
     names = sorted({s["speaker_name"] for s in samples})
     if speakers >= len(names):
         raise ValueError(f"--held-out-speakers {speakers} leaves no speaker to train on ({len(names)} speakers)")
-    held = set(random.Random(f"{seed}:recipe-held-out").sample(names, speakers))
+    held = set(draw_held_out(names, speakers, seed, RECIPE_DRAW))
     return [s for s in samples if s["speaker_name"] not in held], [s for s in samples if s["speaker_name"] in held]
 
 
-def held_out_samples(corpus: str, held_out_speakers: Optional[int] = None, seed: int = 0) -> List[Dict[str, Any]]:
+def _vctk_samples(path: str) -> Samples:
+    from TTS.tts.configs.shared_configs import BaseDatasetConfig
+
+    from tts_maml.corpus.samples import load_samples
+
+    return load_samples(BaseDatasetConfig(formatter="vctk", path=path))
+
+
+def train_and_dev_samples(samples: Samples, held_out_speakers: int, seed: int,
+                          held_out_folder: Optional[str] = None) -> Tuple[Samples, Samples]:  # fmt: skip
+    """The recipes' ``(train_samples, eval_samples)``: with ``held_out_folder`` (the built-in corpus'
+    ``held_out/``), every sample trains and the folder's dev speakers evaluate; else
+    ``held_out_speakers`` speakers drawn out of ``samples`` (:func:`split_held_out`) are held out and
+    their dev speakers evaluate. Either way the test speakers stay unseen."""
+    if held_out_folder is not None:
+        return samples, dev_samples(_vctk_samples(held_out_folder))
+    train, held = split_held_out(samples, held_out_speakers, seed=seed)
+    return train, dev_samples(held)
+
+
+def held_out_samples(corpus: str, held_out_speakers: Optional[int] = None, seed: int = 0) -> Samples:
     """The held-out speakers' samples of a VCTK-layout ``corpus``: its ``held_out/`` folder (the
     built-in corpus), or else the ``held_out_speakers`` speakers that the recipes' ``--data-path``
     branch keeps out (:func:`split_held_out` with ``seed``, the run's ``maml.seed``)."""
-    # Imported here: the splits above are used where Coqui's datasets are not loaded.
-    from TTS.tts.configs.shared_configs import BaseDatasetConfig
-
     from tts_maml.corpus.build import HELD_OUT_DIR
-    from tts_maml.corpus.samples import load_samples
 
     folder = os.path.join(corpus, HELD_OUT_DIR)
     if os.path.isdir(folder):
-        return load_samples(BaseDatasetConfig(formatter="vctk", path=folder))
+        return _vctk_samples(folder)
     if not held_out_speakers:
         raise ValueError(f"--corpus {corpus} has no {HELD_OUT_DIR}/ folder: pass --held-out-speakers N, "
                          "the recipe's --held-out-speakers")  # fmt: skip
-    return split_held_out(load_samples(BaseDatasetConfig(formatter="vctk", path=corpus)), held_out_speakers, seed)[1]
+    return split_held_out(_vctk_samples(corpus), held_out_speakers, seed)[1]

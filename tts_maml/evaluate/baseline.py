@@ -42,8 +42,8 @@ from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import OnStep
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
-from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, Subject
+from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.inner_loop import NonFiniteError
 

@@ -56,8 +56,8 @@ import numpy as np
 
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.baseline import FineTuned, choose_baseline_lr
-from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Subject
+from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.files import atomic_write_text, check_output_folder
 from tts_maml.plots import plot_metric
 from tts_maml.speakers.similarity import cosine

@@ -22,8 +22,8 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label
-from tts_maml.evaluate.trials import Trial, clip_key
 from tts_maml.evaluate.metrics import compare
+from tts_maml.evaluate.trials import Trial, clip_key
 from tts_maml.meta.inner_loop import NonFiniteError
 from tts_maml.speakers.similarity import cosine, embed
 

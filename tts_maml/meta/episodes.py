@@ -5,7 +5,7 @@ emotion label works the same). :class:`EpisodeSampler` draws, for meta-step ``s`
 tasks and for each a support/query split; everything is a pure function of ``(seed, s)``, so a
 resumed run draws the same episodes and ranks of a distributed run agree on the meta-batch without
 talking to each other (rank ``r`` of ``W`` takes episodes ``r, r + W, ...``). Whole tasks can be
-held out of meta-training for evaluation.
+held out of meta-training for evaluation (drawn by :func:`tts_maml.corpus.speaker_split.draw_held_out`).
 
 Example:
     >>> from tts_maml.meta.episodes import EpisodeSampler
@@ -18,12 +18,13 @@ Example:
 """
 
 import logging
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
+
+from tts_maml.corpus.speaker_split import TASK_DRAW, draw_held_out
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +116,17 @@ class EpisodeSampler:
             raise ValueError(
                 f"held_out_tasks={held_out_tasks} leaves no task to meta-train on ({len(drawable)} eligible tasks)"
             )
-        held.update(random.Random(f"{seed}:held-out").sample(drawable, held_out_tasks))
+        held.update(draw_held_out(drawable, held_out_tasks, seed, TASK_DRAW))
         self.held_out_tasks: List[str] = [t for t in self.tasks if t in held]
         self.train_tasks: List[str] = [t for t in eligible if t not in held]
+
+    @classmethod
+    def from_config(cls, samples: Sequence[Sample], maml: Any, held_out: bool = True) -> "EpisodeSampler":
+        """The sampler a :class:`~tts_maml.config.MamlConfig` describes: its episode sizes, ``task_key``
+        and ``seed``, and with ``held_out`` its ``held_out_tasks`` and ``held_out_task_names``
+        (``held_out=False``: every task of ``samples`` is a task to draw, e.g. held-out speakers)."""
+        held = {"held_out_tasks": maml.held_out_tasks, "held_out_task_names": maml.held_out_task_names} if held_out else {}
+        return cls(samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed, **held)
 
     def episode(self, task: str, step: int, slot: int = 0) -> Episode:
         """The episode of ``task`` at meta-step ``step`` and meta-batch position ``slot``."""

@@ -1,8 +1,9 @@
 """Speaker similarity with Resemblyzer's speaker encoder (its weights ship inside the wheel, so it
 works offline).
 
-Used to check that the offline corpus' speakers are really distinct voices, and (later) to score
-how close an adapted voice is to the real speaker.
+Used to check that the offline corpus' speakers are really distinct voices (``tts-maml
+check-corpus``), and to score how close an adapted voice is to the real speaker (``tts-maml
+evaluate``, the demo).
 
 Example:
     >>> import numpy as np

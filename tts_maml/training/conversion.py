@@ -25,6 +25,7 @@ Example:
 import json
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -95,6 +96,85 @@ def _misfits(model: torch.nn.Module, state: Dict[str, torch.Tensor]) -> List[str
     return problems
 
 
+@dataclass
+class _VoiceSlot:
+    """The source's speakers collapsed into one row, and how new voices start."""
+
+    vector: torch.Tensor
+    kind: str
+    speakers: int
+    voice_start: str = "learned"
+    projection: Optional[Dict[str, Any]] = None
+
+
+def _slot_of_d_vectors(config: Any, config_path: str, d_vector_file: Optional[str],
+                       projection: Optional[str]) -> _VoiceSlot:  # fmt: skip
+    """A d-vector model's slot: the speakers' mean d-vector, with the projection when there is one."""
+    d_vector_file = d_vector_file or get_from_config_or_model_args(config, "d_vector_file")
+    if isinstance(d_vector_file, list):
+        d_vector_file = d_vector_file[0]
+    if not d_vector_file:
+        raise ValueError(f"{config_path}: use_d_vector_file is set but no d_vector_file is named (pass --d_vector_file)")
+    vectors = speaker_d_vectors_from_file(d_vector_file)
+    width = get_from_config_or_model_args(config, "d_vector_dim")
+    slot = _VoiceSlot(_slot_from_d_vectors(vectors), "d_vectors", len(vectors))
+    if slot.vector.shape[1] != width:
+        raise ValueError(f"{d_vector_file}: d-vectors have {slot.vector.shape[1]} values, config.d_vector_dim is {width}")
+    projection = projection or os.path.join(os.path.dirname(d_vector_file), "d_vector_projection.json")
+    if os.path.isfile(projection):
+        p = DVectorProjection.load(projection)
+        if p.dim != width:
+            raise ValueError(f"{projection}: projects to {p.dim} values, the d-vectors have {width}")
+        slot.voice_start, slot.projection = "d_vector", p.to_dict()
+    else:
+        logger.info("no d-vector projection at %s: new voices start from the mean voice", projection)
+    return slot
+
+
+def _voice_slot(config: Any, config_path: str, model_path: str, state: Dict[str, torch.Tensor],
+                d_vector_file: Optional[str], projection: Optional[str]) -> _VoiceSlot:  # fmt: skip
+    """The slot of a d-vector model or of a speaker-table model; anything else is refused."""
+    if get_from_config_or_model_args(config, "use_d_vector_file"):
+        return _slot_of_d_vectors(config, config_path, d_vector_file, projection)
+    if get_from_config_or_model_args(config, "use_speaker_embedding"):
+        if SLOT not in state:
+            raise ValueError(f"{model_path}: use_speaker_embedding is set but the checkpoint has no {SLOT!r}")
+        return _VoiceSlot(_slot_from_table(state[SLOT]), "speaker_table", int(state[SLOT].shape[0]))
+    raise ValueError(f"{config_path}: not a multi-speaker model (neither use_speaker_embedding nor use_d_vector_file)")
+
+
+def _one_slot_config(config: Any, config_path: str, slot: _VoiceSlot) -> None:
+    """Turn ``config`` into the one-voice-slot config: a speaker table of one row, nothing else changed."""
+    _set(config, "use_d_vector_file", False)
+    _set(config, "d_vector_file", None)
+    _set(config, "speakers_file", None)
+    _set(config, "num_speakers", 1)
+    _set(config, "use_speaker_embedding", True)
+    _set(config, "data_dep_init_steps", 0)  # Glow-TTS: tts_maml keeps ActNorm locked
+    config.speakers = [VOICE_NAME]
+    width = slot.vector.shape[1]
+    if config.model == "vits":
+        _set(config, "speaker_embedding_channels", int(width))
+    elif config.hidden_channels_enc != width:
+        raise ValueError(
+            f"{config_path}: the voice slot of a Glow-TTS has hidden_channels_enc = {config.hidden_channels_enc} "
+            f"values, the speakers' vectors have {width} (d_vector_dim must equal hidden_channels_enc)"
+        )
+    config.maml.voice_start = slot.voice_start
+    config.maml.d_vector_projection = slot.projection
+
+
+def _converted_model(config: Any, model_path: str, state: Dict[str, torch.Tensor], slot: _VoiceSlot) -> torch.nn.Module:
+    """The one-voice-slot model holding the checkpoint's weights and the slot; raises naming every misfit."""
+    model = get_backbone(config).build_model()
+    state[SLOT] = slot.vector.to(next(iter(model.state_dict().values())).dtype)
+    problems = _misfits(model, state)
+    if problems:
+        raise ValueError(f"{model_path}: {len(problems)} tensor(s) do not fit the converted model:\n  " + "\n  ".join(problems))
+    model.load_state_dict(state)
+    return model
+
+
 def convert(
     model_path: str,
     config_path: str,
@@ -124,75 +204,25 @@ def convert(
     """
     check_output_folder(out, overwrite)
     config = load_config(config_path)
-    checkpoint = load_checkpoint(model_path)
-    state = dict(checkpoint["model"])
-    voice_start, projection_data = "learned", None
-    if get_from_config_or_model_args(config, "use_d_vector_file"):
-        d_vector_file = d_vector_file or get_from_config_or_model_args(config, "d_vector_file")
-        if isinstance(d_vector_file, list):
-            d_vector_file = d_vector_file[0]
-        if not d_vector_file:
-            raise ValueError(f"{config_path}: use_d_vector_file is set but no d_vector_file is named (pass --d_vector_file)")
-        vectors = speaker_d_vectors_from_file(d_vector_file)
-        width = get_from_config_or_model_args(config, "d_vector_dim")
-        slot = _slot_from_d_vectors(vectors)
-        if slot.shape[1] != width:
-            raise ValueError(f"{d_vector_file}: d-vectors have {slot.shape[1]} values, config.d_vector_dim is {width}")
-        kind, speakers = "d_vectors", len(vectors)
-        projection = projection or os.path.join(os.path.dirname(d_vector_file), "d_vector_projection.json")
-        if os.path.isfile(projection):
-            p = DVectorProjection.load(projection)
-            if p.dim != width:
-                raise ValueError(f"{projection}: projects to {p.dim} values, the d-vectors have {width}")
-            voice_start, projection_data = "d_vector", p.to_dict()
-        else:
-            logger.info("no d-vector projection at %s: new voices start from the mean voice", projection)
-    elif get_from_config_or_model_args(config, "use_speaker_embedding"):
-        if SLOT not in state:
-            raise ValueError(f"{model_path}: use_speaker_embedding is set but the checkpoint has no {SLOT!r}")
-        slot, kind, speakers = _slot_from_table(state[SLOT]), "speaker_table", int(state[SLOT].shape[0])
-    else:
-        raise ValueError(f"{config_path}: not a multi-speaker model (neither use_speaker_embedding nor use_d_vector_file)")
-
-    # The one-voice-slot config: a speaker table of one row, nothing else changed.
-    _set(config, "use_d_vector_file", False)
-    _set(config, "d_vector_file", None)
-    _set(config, "speakers_file", None)
-    _set(config, "num_speakers", 1)
-    _set(config, "use_speaker_embedding", True)
-    _set(config, "data_dep_init_steps", 0)  # Glow-TTS: tts_maml keeps ActNorm locked
-    config.speakers = [VOICE_NAME]
-    if config.model == "vits":
-        _set(config, "speaker_embedding_channels", int(slot.shape[1]))
-    elif config.hidden_channels_enc != slot.shape[1]:
-        raise ValueError(
-            f"{config_path}: the voice slot of a Glow-TTS has hidden_channels_enc = {config.hidden_channels_enc} "
-            f"values, the speakers' vectors have {slot.shape[1]} (d_vector_dim must equal hidden_channels_enc)"
-        )
-    config.maml.voice_start = voice_start
-    config.maml.d_vector_projection = projection_data
-    backbone = get_backbone(config)
-    model = backbone.build_model()
-    state[SLOT] = slot.to(next(iter(model.state_dict().values())).dtype)
-    problems = _misfits(model, state)
-    if problems:
-        raise ValueError(f"{model_path}: {len(problems)} tensor(s) do not fit the converted model:\n  " + "\n  ".join(problems))
-    model.load_state_dict(state)
+    state = dict(load_checkpoint(model_path)["model"])
+    slot = _voice_slot(config, config_path, model_path, state, d_vector_file, projection)
+    _one_slot_config(config, config_path, slot)
+    model = _converted_model(config, model_path, state, slot)
 
     os.makedirs(out, exist_ok=True)
     files = {f: os.path.join(out, f) for f in OUTPUT_FILES}
     summary = {
         "source": os.path.abspath(model_path),
         "source_sha256": sha256_file(model_path),
-        "kind": kind,
-        "speakers": speakers,
-        "voice_start": voice_start,
+        "kind": slot.kind,
+        "speakers": slot.speakers,
+        "voice_start": slot.voice_start,
         "weights": sum(t.numel() for t in model.state_dict().values()),
     }
     atomic_save({"model": model.state_dict(), "config": config.to_dict(), "step": 0, "epoch": 0,
                  CONVERSION_KEY: summary}, files["model.pth"])  # fmt: skip
     atomic_write_text(json.dumps(config.to_dict(), indent=4), files["config.json"])
     logger.info("converted %s (%s, %d speakers) into a one-voice-slot %s model in %s; voices start from %s",
-                model_path, kind, speakers, config.model, out,
-                "their clips' d-vector" if voice_start == "d_vector" else "the mean voice")  # fmt: skip
+                model_path, slot.kind, slot.speakers, config.model, out,
+                "their clips' d-vector" if slot.voice_start == "d_vector" else "the mean voice")  # fmt: skip
     return {**summary, "files": files}

@@ -202,10 +202,7 @@ class MamlTrainerModel(TrainerModel):
             if not samples:
                 raise ValueError("meta-training needs train_samples (the Trainer's train_samples argument)")
             samples = screen_samples(list(samples), self.config, self.model.tokenizer, "training")
-            self.train_sampler = EpisodeSampler(
-                samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed,
-                held_out_tasks=maml.held_out_tasks, held_out_task_names=maml.held_out_task_names,
-            )  # fmt: skip
+            self.train_sampler = EpisodeSampler.from_config(samples, maml)
             if self._saved_sampler_state:
                 self.train_sampler.check_state_dict(self._saved_sampler_state)
             logger.info(
@@ -222,7 +219,7 @@ class MamlTrainerModel(TrainerModel):
         maml = self.config.maml
         if samples:  # a held-out set of whole tasks (e.g. held-out speakers): every task is evaluated
             samples = screen_samples(list(samples), self.config, self.model.tokenizer, "evaluation")
-            sampler = EpisodeSampler(samples, maml.n_support, maml.n_query, task_key=maml.task_key, seed=maml.seed)
+            sampler = EpisodeSampler.from_config(samples, maml, held_out=False)
             return [sampler.episode(t, step=0, slot=i) for i, t in enumerate(sampler.train_tasks)]
         if self.train_sampler is not None and self.train_sampler.held_out_tasks:
             return self.train_sampler.held_out_episodes(step=0)

@@ -66,7 +66,7 @@ def fine_tune(
     """
     model = loaded.model
     base = {**{n: p.detach() for n, p in model.named_parameters()}, **dict(model.named_buffers())}
-    fast = {n: t.detach().clone().requires_grad_(True) for n, t in loaded.learner.start_weights(support).items()}
+    fast = loaded.learner.start_weights(support)  # detached leaves that require grad
     optimizer = torch.optim.Adam(list(fast.values()), lr=lr)
     loss_fn = loaded.backbone.task_loss(model)
     clip = getattr(loaded.config, "grad_clip", 0) or 0

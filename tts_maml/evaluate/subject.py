@@ -119,16 +119,15 @@ class Subject:
         return kept
 
     def measure(self, episode: Trial, fast: Optional[Dict[str, torch.Tensor]],
-                synthesise: bool = True) -> Dict[str, float]:  # fmt: skip
-        """The query loss and (with ``synthesise``) the synthesis measures of ``fast`` on the query
-        clips; NaN everywhere for a diverged step (``fast`` None)."""
+                query: Any = None) -> Dict[str, float]:  # fmt: skip
+        """The query loss and the synthesis measures of ``fast`` on the query clips (``query``: their
+        batch, if already built); NaN everywhere for a diverged step (``fast`` None)."""
         if fast is None:
             return {m: math.nan for m in METRICS}
-        query = self.loaded.backbone.make_batch(self.model, episode.query)
+        if query is None:
+            query = self.loaded.backbone.make_batch(self.model, episode.query)
         with torch.no_grad():
             row = {"query_loss": float(self.loss({**self.params, **fast}, query))}
-        if not synthesise:
-            return row
         measures = []
         with weights(self.model, fast), torch.no_grad():
             for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0):
@@ -148,7 +147,8 @@ class Subject:
         rows = []
         for episode in tqdm(episodes, desc=f"evaluate {self.name}", unit="episode", disable=not progress):
             kept = self.trajectory(episode, steps)
+            query = self.loaded.backbone.make_batch(self.model, episode.query)
             for step in steps:
                 rows.append({"model": self.name, "speaker": episode.speaker, "seed": episode.seed, "step": step,
-                             **self.measure(episode, kept[step])})  # fmt: skip
+                             **self.measure(episode, kept[step], query)})  # fmt: skip
         return rows

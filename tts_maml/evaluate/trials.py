@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from tts_maml.evaluate.metrics import f0_track
-from tts_maml.speakers.similarity import embed_file
+from tts_maml.speakers.d_vectors import clip_embedding
 
 
 def clip_key(clip: Dict[str, Any]) -> str:
@@ -43,13 +43,9 @@ def make_trials(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seed
                   queries: int, cache: Optional[Dict[str, np.ndarray]] = None) -> List[Trial]:  # fmt: skip
     """The trials of ``speakers`` x ``seeds``: support/query split drawn from ``(seed, speaker)``;
     the centroid is the mean Resemblyzer embedding of the speaker's clips other than the query
-    clips. ``cache`` keeps embeddings and F0 tracks by file across calls."""
+    clips. Embeddings come from :func:`tts_maml.speakers.d_vectors.clip_embedding` (cached per file
+    and process, shared with the voice start of the batches); ``cache`` keeps F0 tracks by file across calls."""
     cache = {} if cache is None else cache
-
-    def embedding(path: str) -> np.ndarray:
-        if path not in cache:
-            cache[path] = embed_file(path)
-        return cache[path]
 
     def pitch(path: str, wav: np.ndarray, rate: int) -> np.ndarray:
         if "f0:" + path not in cache:
@@ -69,8 +65,8 @@ def make_trials(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seed
             reals = [sf.read(c["audio_file"], dtype="float32") for c in query]
             episodes.append(Trial(
                 seed=seed, speaker=speaker, support=[clips[i] for i in order[:shots]], query=query,
-                centroid=np.mean([embedding(c["audio_file"]) for c in rest], axis=0), reals=reals,
+                centroid=np.mean([clip_embedding(c["audio_file"]) for c in rest], axis=0), reals=reals,
                 real_f0=[pitch(c["audio_file"], w, r) for c, (w, r) in zip(query, reals)],
-                real_embeddings=[embedding(c["audio_file"]) for c in query],
+                real_embeddings=[clip_embedding(c["audio_file"]) for c in query],
             ))  # fmt: skip
     return episodes

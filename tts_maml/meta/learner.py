@@ -197,7 +197,7 @@ class MetaLearner:
                 raise ValueError(f"the task starts {name!r} from its clips, but the inner loop does not adapt it")
             # A leaf of its own: the inner loop differentiates with respect to it, and nothing flows
             # from it back to the shared initialisation.
-            init[name] = value.detach().clone().requires_grad_(True)
+            init[name] = detached({name: value})[name]
         return init
 
     def start_weights(self, support: Any) -> Dict[str, Tensor]:

@@ -75,7 +75,7 @@ def main() -> None:
     first_embedding = {o: embed_file(path) for o, path in first_clip.items()}
     # Coqui's vctk formatter names a speaker folder `spk` as `VCTK_spk`.
     names = {n.split("_", 1)[-1]: n for n in synth.tts_model.speaker_manager.speaker_names}
-    rows, sims, ceilings, floors, vocoded = [], [], [], [], []
+    rows = []
     for i, spk in enumerate(speakers):
         folder = os.path.join(wav_root, spk)
         with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
@@ -83,7 +83,11 @@ def main() -> None:
         files = [os.path.join(folder, m[0] + ".flac") for m in meta]
         embeddings = np.stack([embed_file(p) for p in files])
         centroid = embeddings.mean(axis=0)
-        ceiling = float(np.mean([cosine(e, (centroid * len(files) - e) / (len(files) - 1)) for e in embeddings]))
+
+        def without(e):  # the centroid of the speaker's other clips (leave one out)
+            return (centroid * len(files) - e) / (len(files) - 1)
+
+        ceiling = float(np.mean([cosine(e, without(e)) for e in embeddings]))
         # The floor: the first clip of every other sampled speaker against this speaker's centroid.
         floor = float(np.mean([cosine(first_embedding[o], centroid) for o in speakers if o != spk]))
         scores, resynthesised = [], []
@@ -92,7 +96,7 @@ def main() -> None:
             real = ap.load_wav(files[k])
             gl_path = os.path.join(args.out, f"{spk}_{j}_griffin_lim.wav")
             sf.write(gl_path, ap.inv_melspectrogram(ap.melspectrogram(real)).astype(np.float32), ap.sample_rate)
-            resynthesised.append(cosine(embed_file(gl_path), (centroid * len(files) - embeddings[k]) / (len(files) - 1)))
+            resynthesised.append(cosine(embed_file(gl_path), without(embeddings[k])))
             torch.manual_seed(args.seed + j)
             wav = synth.tts(text, speaker_name=names[spk])
             path = os.path.join(args.out, f"{spk}_{j}.wav")
@@ -103,15 +107,9 @@ def main() -> None:
                                   os.path.join(args.out, "spectrograms.png"), text)  # fmt: skip
         rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)),
                      "griffin_lim_ceiling": float(np.mean(resynthesised)), "ceiling": ceiling})  # fmt: skip
-        sims.append(float(np.mean(scores)))
-        vocoded.append(float(np.mean(resynthesised)))
-        ceilings.append(ceiling)
-        floors.append(floor)
-    summary = {name: mean_ci(values) for name, values in (("floor", floors), ("model", sims),
-                                                          ("griffin_lim_ceiling", vocoded), ("ceiling", ceilings))}
+    summary = {k: mean_ci([r[k] for r in rows]) for k in ("floor", "model", "griffin_lim_ceiling", "ceiling")}
     result = {"run": args.run, "checkpoint": args.checkpoint, "noise_scale": synth.tts_model.inference_noise_scale,
-              "power": ap.power,
-              "speakers": rows, "summary": summary}
+              "power": ap.power, "speakers": rows, "summary": summary}
     with open(os.path.join(args.out, "base_speaks.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     lines = ["| speaker | floor | pre-trained model | Griffin-Lim ceiling | ceiling |", "|---|---|---|---|---|"]

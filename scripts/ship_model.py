@@ -17,11 +17,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tts_maml.checkpoint import load_checkpoint
+from tts_maml.checkpoint import CHECKPOINT_KEY, load_checkpoint  # noqa: E402
 from tts_maml.config import load_config  # noqa: E402
 from tts_maml.files import atomic_save, atomic_write_text, sha256_file
 from tts_maml.shipped import MODELS_DIR  # noqa: E402
-from tts_maml.training.trainer_model import CHECKPOINT_KEY  # noqa: E402
 
 MAX_BYTES = 30 * 2**20
 KEPT = ("model", "step", "epoch", CHECKPOINT_KEY)

@@ -211,7 +211,7 @@ class MamlGlowTTSConfig(GlowTTSConfig):
         _check_maml(self)
 
 
-# The one home of the model name -> config class map (the backbones' config_class, the CLI).
+# The one home of the model name -> config class map (load_config, the CLI; each backbone names its own as config_class).
 CONFIG_CLASSES: Dict[str, Type[Coqpit]] = {"vits": MamlVitsConfig, "glow_tts": MamlGlowTTSConfig}
 
 

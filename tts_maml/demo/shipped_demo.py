@@ -19,7 +19,10 @@ from typing import Any, BinaryIO, Dict, List, Optional
 
 import soundfile as sf
 
+from tts_maml.corpus.build import speaker_id
+from tts_maml.corpus.offline import PRETRAIN_CORPUS
 from tts_maml.corpus.outside_voice import FLITE_VOICE, PITCH_CENTS, TEMPO
+from tts_maml.corpus.speaker_split import split_dev_test
 from tts_maml.demo.commands import console_script, run_logged, synthesise_base_and_adapted
 from tts_maml.demo.spectrograms import plot_spectrograms
 from tts_maml.demo.voice_clips import SUPPORT_CLIPS, VALIDATION_CLIPS, similarities, split_voice_clips
@@ -29,10 +32,11 @@ logger = logging.getLogger(__package__)
 
 SHIPPED_MODEL = "glow_tts_dvector_meta"
 DEMO_STEPS = 20
-# The first test speaker of the pre-training corpus (tts_maml.corpus.speaker_split: sp248..sp255 are test).
-DEMO_SPEAKER = "sp248"
-# Another test speaker: one real clip of it is the similarity floor of DEMO_SPEAKER.
-FLOOR_SPEAKER = "sp249"
+# The first test speaker of the pre-training corpus (sp248), by the one split rule; one real clip of
+# the second (sp249) is the similarity floor of DEMO_SPEAKER.
+DEMO_SPEAKER, FLOOR_SPEAKER = split_dev_test(
+    speaker_id(i) for i in range(PRETRAIN_CORPUS["speakers"], PRETRAIN_CORPUS["speakers"] + PRETRAIN_CORPUS["held_out"])
+)[1][:2]
 OUTSIDE_CLIPS = 14
 
 
@@ -78,7 +82,6 @@ def run_shipped_demo(out: str = "demo_out", echo: Optional[BinaryIO] = None) -> 
     Commands go to ``out/demo.log``, and adaptation's progress also to ``echo`` where given.
     """
     from tts_maml.corpus.build import speaker_clips
-    from tts_maml.corpus.offline import PRETRAIN_CORPUS
     from tts_maml.corpus.outside_voice import outside_voice_clips
     from tts_maml.shipped import shipped_model
 
@@ -90,10 +93,9 @@ def run_shipped_demo(out: str = "demo_out", echo: Optional[BinaryIO] = None) -> 
     log = os.path.join(out, "demo.log")
     start = time.perf_counter()
     logger.info("demo 1/3: clips of two voices the model never saw (test speaker %s, the outside voice)", DEMO_SPEAKER)
-    corpus_args = {k: PRETRAIN_CORPUS[k] for k in ("speakers", "utterances", "seed", "held_out")}
-    speaker = speaker_clips(os.path.join(out, "sources", DEMO_SPEAKER), DEMO_SPEAKER, **corpus_args)
+    speaker = speaker_clips(os.path.join(out, "sources", DEMO_SPEAKER), DEMO_SPEAKER, **PRETRAIN_CORPUS)
     # The floor: a real clip of another test speaker, scored against this speaker's reference.
-    other = speaker_clips(os.path.join(out, "sources", FLOOR_SPEAKER), FLOOR_SPEAKER, **corpus_args)
+    other = speaker_clips(os.path.join(out, "sources", FLOOR_SPEAKER), FLOOR_SPEAKER, **PRETRAIN_CORPUS)
     outside = outside_voice_clips(os.path.join(out, "sources", "outside"), count=OUTSIDE_CLIPS)
     logger.info("demo 2/3: adapting %s from %d clips each (tts-maml adapt) and synthesising with Coqui's tts",
                 SHIPPED_MODEL, SUPPORT_CLIPS)  # fmt: skip

@@ -67,7 +67,7 @@ from tts_maml.meta.learner import TaskBatch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHECKPOINT_KEY", "MamlTrainer", "MamlTrainerModel"]  # CHECKPOINT_KEY's home: tts_maml.checkpoint
+__all__ = ["MamlTrainer", "MamlTrainerModel"]
 
 
 class _Indices(torch.utils.data.Dataset):

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from tts_maml.cli import main
-from tts_maml.evaluate.evaluation import METRICS, mean_interval, speaker_interval, steps_to_match
+from tts_maml.evaluate.evaluation import METRICS, mean_interval, no_clips_summary, speaker_interval, steps_to_match
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -23,6 +23,17 @@ def test_interval_is_over_speakers_of_their_seed_means():
     # speaker means 2, 5, 8: sd 3, se sqrt(3), t(0.975, 2) = 4.3027
     assert r["n"] == 3 and r["mean"] == pytest.approx(5.0)
     assert r["high"] - r["mean"] == pytest.approx(4.3027 * math.sqrt(3), abs=1e-3)
+
+
+def test_no_clips_summary_reads_only_the_rows_before_any_clip():
+    def row(model, speaker, step, v):
+        return {"model": model, "speaker": speaker, "seed": 0, "step": step, **{m: v for m in METRICS}}
+
+    rows = [row("meta", "a", None, 0.5), row("meta", "b", None, 0.7), row("meta", "a", 0, 0.9),
+            row("baseline", "a", None, 0.4), row("baseline", "b", 5, 0.9)]  # fmt: skip
+    before = no_clips_summary(rows)
+    assert before["meta"]["speaker_similarity"]["mean"] == pytest.approx(0.6)
+    assert before["meta"]["mcd"]["n"] == 2 and before["baseline"]["speaker_similarity"]["n"] == 1
 
 
 def test_steps_to_match_reads_the_baseline_curve():
@@ -69,7 +80,11 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     dev, test = results["speakers"]["dev"], results["speakers"]["test"]
     assert len(dev) == 2 and len(test) == 2 and not set(dev) & set(test)
     runs = results["runs"]
-    assert len(runs) == 2 * 2 * 2 * 2  # models x test speakers x seeds x steps
+    assert len(runs) == 2 * 2 * 2 * (2 + 1)  # models x test speakers x seeds x (steps + no clips)
+    before = [r for r in runs if r["step"] is None]
+    assert len(before) == 2 * 2 * 2 and all(math.isfinite(r["speaker_similarity"]) for r in before)
+    for name in ("meta", "baseline"):
+        assert results["no_clips"][name]["speaker_similarity"]["n"] == 2
     assert {r["speaker"] for r in runs} == set(test) and {r["seed"] for r in runs} == {0, 1}
     for r in runs:
         assert all(isinstance(r[m], float) and math.isfinite(r[m]) for m in ("query_loss", "mcd", "speaker_similarity"))
@@ -86,3 +101,4 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     report = (out / "report.md").read_text()
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
     assert "### speaker_similarity" in report and "Fine-tuning steps the baseline needs" in report
+    assert "| no clips | " in report

@@ -21,7 +21,9 @@ The protocol:
   with Adam (:func:`tts_maml.evaluate.baseline.fine_tune`, as
   :class:`tts_maml.evaluate.baseline.FineTuned`) at the learning rate of ``baseline_lrs`` that
   scores best on the dev speakers (:func:`tts_maml.evaluate.baseline.choose_baseline_lr`).
-- **Measures** at each listed step, on the query clips (sentences adaptation never saw):
+- **Measures** at each listed step, and once before any clip is used (*no clips*: the model's own
+  voice slot, the base that adaptation is judged against), on the query clips (sentences
+  adaptation never saw):
   ``speaker_similarity`` (Resemblyzer cosine of the synthesised sentence to the centroid of the
   speaker's real clips other than the query clips), ``query_loss`` (the task loss), ``mcd``
   (mel-cepstral distortion with DTW against the real clip of the same sentence, dB), ``f0_rmse``
@@ -121,6 +123,14 @@ def summarise(rows: Sequence[Dict[str, Any]], steps: Sequence[int]) -> Dict[str,
             per_step = [speaker_interval([r for r in mine if r["step"] == s], metric) for s in steps]
             summary[name][metric] = {k: [p[k] for p in per_step] for k in ("mean", "low", "high", "n")}
     return summary
+
+
+def no_clips_summary(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """``{model: {metric: interval}}`` (:func:`speaker_interval`) of the rows measured before any
+    clip was used (``"step": None``: the model's own voice slot, no d-vector, no step)."""
+    before = [r for r in rows if r["step"] is None]
+    return {name: {metric: speaker_interval([r for r in before if r["model"] == name], metric) for metric in METRICS}
+            for name in dict.fromkeys(r["model"] for r in before)}  # fmt: skip
 
 
 def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step: int = REFERENCE_STEP,
@@ -241,6 +251,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         rows += _baseline_rows(results, base, choice, baseline_model_path, test_episodes, steps, progress)
     results["runs"] = rows
     results["summary"] = summarise(rows, steps)
+    results["no_clips"] = no_clips_summary(rows)
     results["steps_to_match"] = steps_to_match(results["summary"], steps, reference_step)
     results["warnings"] = _shortfalls(len(test), seeds)
     for w in results["warnings"]:
@@ -308,6 +319,10 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines += ["", f"Baseline learning rate given: {choice['chosen']:g} (not chosen here)."]
     for metric in METRICS:
         lines += ["", f"### {metric}", "", "| step | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+        before = results.get("no_clips") or {}
+        if before:
+            lines.append("| no clips | " + " | ".join(_ci(**_c(before[n][metric])) if n in before else "n/a"
+                                                     for n in names) + " |")  # fmt: skip
         for i, step in enumerate(p["steps"]):
             cells = [_ci(**_c(results["summary"][n][metric], i)) for n in names]
             lines.append(f"| {step} | " + " | ".join(cells) + " |")
@@ -322,6 +337,9 @@ def report_markdown(results: Dict[str, Any]) -> str:
             meta_value = f"meta at step {m['reference_step']} = {m['meta_at_reference']:.3f}"
             lines.append(f"- {metric}: {meta_value}; baseline: {said}")
         lines.append("  (the first listed step count at which the baseline's mean is as good; an upper bound)")
+    lines += ["", "*no clips*: the model as it is, before any clip is used (its own voice slot); step 0 is where "
+              "adaptation starts (with `voice_start = \"d_vector\"` the slot already holds the support clips' "
+              "d-vector)."]
     lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
               "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]
     lines += [f"![{m}]({m}.png)" for m in METRICS]

@@ -143,11 +143,15 @@ class Subject:
         return row
 
     def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
-        """One row per episode and listed step: every measure."""
+        """One row per episode and listed step: every measure. Each episode also gets a row with
+        ``"step": None``: the model as it is, before any clip is used (its own voice slot, where
+        step 0 may already hold the support clips' d-vector)."""
         rows = []
         for episode in tqdm(episodes, desc=f"evaluate {self.name}", unit="episode", disable=not progress):
             kept = self.trajectory(episode, steps)
             query = self.loaded.backbone.make_batch(self.model, episode.query)
+            rows.append({"model": self.name, "speaker": episode.speaker, "seed": episode.seed, "step": None,
+                         **self.measure(episode, {}, query)})  # fmt: skip
             for step in steps:
                 rows.append({"model": self.name, "speaker": episode.speaker, "seed": episode.seed, "step": step,
                              **self.measure(episode, kept[step], query)})  # fmt: skip

@@ -15,6 +15,13 @@ Resemblyzer similarity to the mean embedding of the speaker's real clips:
 ``--noise-scale`` overrides Glow-TTS's inference noise scale (the config's ``inference_noise_scale``),
 ``--power`` Griffin-Lim's magnitude exponent (the config's ``audio.power``; Coqui's default 1.5).
 
+Over-smoothing, measured: the *global variance* ratio is the per-mel-bin standard deviation over
+time of the real clips' mel spectrograms over that of the model's (mean over bins and clips; 1.0
+= as varied as real speech). ``--global-variance A`` is a diagnostic, not a setting of the model:
+it scales every synthesised mel's deviations from its own per-bin mean by ``A`` before Griffin-Lim
+(the global-variance post-filter of statistical parametric synthesis), to measure how much of the
+gap to the Griffin-Lim ceiling is over-smoothing. Coqui's ``tts`` applies no such filter.
+
 Writes a JSON and a markdown table, and a spectrogram PNG of one synthesised clip beside the real one.
 
     python benchmarks/base_speaks.py --run RUN_FOLDER --checkpoint checkpoint_N.pth --out base_speaks/
@@ -50,6 +57,8 @@ def main() -> None:
                         help="inference noise scale (default: the config's inference_noise_scale)")  # fmt: skip
     parser.add_argument("--power", type=float, default=None,
                         help="Griffin-Lim magnitude exponent (default: the config's audio.power)")  # fmt: skip
+    parser.add_argument("--global-variance", type=float, default=1.0,
+                        help="diagnostic: scale each synthesised mel's deviations from its per-bin mean by this")  # fmt: skip
     args = parser.parse_args()
 
     from TTS.utils.synthesizer import Synthesizer
@@ -67,6 +76,13 @@ def main() -> None:
     ap = synth.tts_model.ap
     if args.power is not None:
         ap.power = args.power
+    synthesised_mels = []
+    to_wav = ap.inv_melspectrogram
+
+    def post_filtered(mel):  # every synthesised mel passes here (Coqui's synthesis calls it)
+        synthesised_mels.append(np.asarray(mel))
+        mean = synthesised_mels[-1].mean(axis=1, keepdims=True)
+        return to_wav(mean + args.global_variance * (synthesised_mels[-1] - mean))
     corpus = config["datasets"][0]["path"]
     wav_root = os.path.join(corpus, "wav48_silence_trimmed")
     speakers = sorted(random.Random(args.seed).sample(sorted(os.listdir(wav_root)), args.speakers))
@@ -75,7 +91,7 @@ def main() -> None:
     first_embedding = {o: embed_file(path) for o, path in first_clip.items()}
     # Coqui's vctk formatter names a speaker folder `spk` as `VCTK_spk`.
     names = {n.split("_", 1)[-1]: n for n in synth.tts_model.speaker_manager.speaker_names}
-    rows = []
+    rows, real_mels = [], []
     for i, spk in enumerate(speakers):
         folder = os.path.join(wav_root, spk)
         with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
@@ -94,11 +110,14 @@ def main() -> None:
         for j, (clip_id, text) in enumerate(meta[-args.sentences :]):
             k = len(meta) - args.sentences + j
             real = ap.load_wav(files[k])
+            real_mels.append(ap.melspectrogram(real))
             gl_path = os.path.join(args.out, f"{spk}_{j}_griffin_lim.wav")
-            sf.write(gl_path, ap.inv_melspectrogram(ap.melspectrogram(real)).astype(np.float32), ap.sample_rate)
+            sf.write(gl_path, to_wav(real_mels[-1]).astype(np.float32), ap.sample_rate)
             resynthesised.append(cosine(embed_file(gl_path), without(embeddings[k])))
             torch.manual_seed(args.seed + j)
+            ap.inv_melspectrogram = post_filtered
             wav = synth.tts(text, speaker_name=names[spk])
+            ap.inv_melspectrogram = to_wav
             path = os.path.join(args.out, f"{spk}_{j}.wav")
             sf.write(path, np.asarray(wav, dtype=np.float32), synth.output_sample_rate)
             scores.append(cosine(embed_file(path), centroid))
@@ -108,8 +127,10 @@ def main() -> None:
         rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)),
                      "griffin_lim_ceiling": float(np.mean(resynthesised)), "ceiling": ceiling})  # fmt: skip
     summary = {k: mean_ci([r[k] for r in rows]) for k in ("floor", "model", "griffin_lim_ceiling", "ceiling")}
+    gv_ratio = float(np.mean([m.std(axis=1) for m in real_mels]) / np.mean([m.std(axis=1) for m in synthesised_mels]))
     result = {"run": args.run, "checkpoint": args.checkpoint, "noise_scale": synth.tts_model.inference_noise_scale,
-              "power": ap.power, "speakers": rows, "summary": summary}
+              "power": ap.power, "global_variance": args.global_variance, "global_variance_ratio": gv_ratio,
+              "speakers": rows, "summary": summary}
     with open(os.path.join(args.out, "base_speaks.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     lines = ["| speaker | floor | pre-trained model | Griffin-Lim ceiling | ceiling |", "|---|---|---|---|---|"]
@@ -118,6 +139,8 @@ def main() -> None:
     lines += ["| **mean (95% interval)** | " + " | ".join(
         ("**{:.3f} ± {:.3f}**" if k == "model" else "{:.3f} ± {:.3f}").format(*summary[k])
         for k in ("floor", "model", "griffin_lim_ceiling", "ceiling")) + " |"]  # fmt: skip
+    lines += ["", f"Global variance ratio (real / synthesised mel, std over time per bin): {gv_ratio:.2f}"
+              + (f"; synthesised mels scaled by {args.global_variance:g} (diagnostic)" if args.global_variance != 1 else "")]
     table = "\n".join(lines)
     with open(os.path.join(args.out, "base_speaks.md"), "w", encoding="utf-8") as f:
         f.write(table + "\n")

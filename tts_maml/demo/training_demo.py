@@ -41,7 +41,7 @@ def find_run(runs: str) -> str:
 def run_training_demo(out: str, recipe: str, recipe_args: Sequence[str] = (), corpus: Optional[str] = None,
                       echo: Optional[BinaryIO] = None) -> Dict[str, Any]:  # fmt: skip
     """The from-scratch demo into ``out`` (replaced): meta-train with the script ``recipe`` (run as
-    ``recipe --output-path out/run *recipe_args``), adapt to the first held-out speaker of ``corpus``
+    ``recipe --output-path out/run *recipe_args``), adapt to the first test speaker of ``corpus``'s held-out folder
     (default: the built-in offline corpus, built once), synthesise; returns the measured numbers (also
     in report.json).
 
@@ -135,7 +135,7 @@ What was done (every step is the real command line; the commands are in `demo.lo
 2. Meta-training of a tiny VITS ({maml['algorithm']}, {maml['inner_steps']} inner steps on the
    `{maml['adapter_preset']}` adapter, meta-batches of {maml['meta_batch_size']} speakers) with
    `{recipe}`: {n['meta_train_seconds']:.0f} s. Run folder: `{run}`.
-3. Adaptation to held-out speaker `{n['speaker']}` (never seen in meta-training) from {SUPPORT_CLIPS} clips,
+3. Adaptation to test speaker `{n['speaker']}` (held out: neither trained on nor used to choose the checkpoint) from {SUPPORT_CLIPS} clips,
    {VALIDATION_CLIPS} more held out for early stopping, {ADAPT_STEPS} steps: {n['adapt_seconds']:.0f} s (`tts-maml adapt`).
 4. The sentence "{n['sentence']}" (which adaptation never saw) synthesised with Coqui's own `tts`
    command from the meta-trained model (`base.wav`) and the adapted one (`adapted.wav`), beside

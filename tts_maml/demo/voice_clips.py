@@ -18,6 +18,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import soundfile as sf
 
+from tts_maml.corpus.speaker_split import split_dev_test
+
 from tts_maml.corpus.build import WAV_DIR, write_clips_metadata
 
 SUPPORT_CLIPS = 5
@@ -63,10 +65,15 @@ def split_voice_clips(clips: List[Dict[str, str]], folder: str, real: str) -> Vo
 
 
 def held_out_speaker_clips(held_out: str) -> Tuple[str, List[Dict[str, str]]]:
-    """The first held-out speaker (by name) of an offline corpus' held-out folder ``held_out``, and
-    its clips ``{"id", "text", "path"}`` in ``metadata.csv`` order."""
+    """The first *test* speaker of an offline corpus' held-out folder ``held_out`` (by the one split
+    rule, :func:`tts_maml.corpus.speaker_split.split_dev_test`: the dev speakers choose the
+    meta-training checkpoint, so none of them is a fair voice to show), and its clips
+    ``{"id", "text", "path"}`` in ``metadata.csv`` order."""
     root = os.path.join(held_out, WAV_DIR)
-    speaker = sorted(os.listdir(root))[0]
+    _, test = split_dev_test(os.listdir(root))
+    if not test:
+        raise ValueError(f"{root}: no held-out speaker folder")
+    speaker = test[0]
     folder = os.path.join(root, speaker)
     with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("|", 1) for line in f if line.strip()]

@@ -7,7 +7,7 @@
 #
 # Then convert it into a one-voice-slot tts_maml model and meta-train from it:
 #   tts-maml convert --model_path runs/<run>/checkpoint_N.pth --config_path runs/<run>/config.json --out base/
-#   python recipes/vctk/meta_train_glow_tts.py --init base/model.pth ...
+#   python recipes/vctk/meta_train_glow_tts.py --init base/ ...
 #
 # The run folder is a plain Coqui one: `tts --model_path .../checkpoint_N.pth --config_path .../config.json
 # --speaker_idx sp005 --speakers_file_path .../d_vectors.json` speaks any training speaker.

@@ -55,6 +55,8 @@ def test_evaluate_refuses_bad_arguments(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(args + ["--model_path", "m.pth", "--steps", "0,five"]) == 2
     assert "comma-separated numbers" in capsys.readouterr().err
+    assert main(args + ["--model_path", "m.pth", "--reference-step", "0"]) == 2
+    assert "--reference-step must be >= 1, got 0" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

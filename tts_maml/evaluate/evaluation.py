@@ -196,7 +196,9 @@ def evaluate(
     """
     steps = sorted(set(int(s) for s in steps) | {0, int(reference_step)})
     if steps[0] < 0:
-        raise ValueError(f"--steps and --reference-step must be >= 0, got {steps[0]}")
+        raise ValueError(f"--steps must be >= 0, got {steps[0]}")
+    if reference_step < 1:  # the steps-to-match ratio divides by it
+        raise ValueError(f"--reference-step must be >= 1, got {reference_step}")
     if (baseline_model_path is None) != (baseline_config_path is None):
         raise ValueError("--baseline_model_path and --baseline_config_path go together")
     if seeds < 1 or shots < 1 or queries < 1:

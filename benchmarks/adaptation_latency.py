@@ -18,6 +18,7 @@ from _common import small_corpus, table
 
 from tts_maml.adapt.adaptation import adapt
 from tts_maml.backbones import VitsBackbone
+from tts_maml.corpus.build import read_clips_metadata, write_clips_metadata
 
 
 def clips_folder(corpus, n=5):
@@ -25,11 +26,10 @@ def clips_folder(corpus, n=5):
     speaker = sorted(os.listdir(held))[0]
     src = os.path.join(held, speaker)
     dst = tempfile.mkdtemp(prefix="tts_maml_clips_")
-    rows = open(os.path.join(src, "metadata.csv"), encoding="utf-8").read().splitlines()[:n]
-    for row in rows:
-        shutil.copy(os.path.join(src, row.split("|")[0] + ".flac"), dst)
-    with open(os.path.join(dst, "metadata.csv"), "w", encoding="utf-8") as f:
-        f.write("\n".join(rows) + "\n")
+    clips = read_clips_metadata(src)[:n]
+    for clip in clips:
+        shutil.copy(clip["path"], dst)
+    write_clips_metadata(dst, clips)
     return dst
 
 

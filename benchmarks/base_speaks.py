@@ -63,6 +63,7 @@ def main() -> None:
 
     from TTS.utils.synthesizer import Synthesizer
 
+    from tts_maml.corpus.build import read_clips_metadata
     from tts_maml.demo.spectrograms import plot_spectrograms
     from tts_maml.speakers.similarity import cosine, embed_file
 
@@ -94,9 +95,9 @@ def main() -> None:
     rows, real_mels = [], []
     for i, spk in enumerate(speakers):
         folder = os.path.join(wav_root, spk)
-        with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
-            meta = [line.rstrip("\n").split("|", 1) for line in f if line.strip()]
-        files = [os.path.join(folder, m[0] + ".flac") for m in meta]
+        clips = read_clips_metadata(folder)
+        meta = [(c["id"], c["text"]) for c in clips]
+        files = [c["path"] for c in clips]
         embeddings = np.stack([embed_file(p) for p in files])
         centroid = embeddings.mean(axis=0)
 

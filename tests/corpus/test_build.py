@@ -14,6 +14,7 @@ from tts_maml.corpus.build import (
     clip_file_id,
     load_styles,
     plan_corpus,
+    read_clips_metadata,
     trim_and_normalise,
 )
 
@@ -170,5 +171,10 @@ def test_speaker_clips_renders_one_speaker_exactly_as_the_corpus_does(small_corp
     assert corpus_wav.shape == own_wav.shape and abs(corpus_wav - own_wav).max() == 0
     with open(tmp_path / "metadata.csv", encoding="utf-8") as f:
         assert f.readline().startswith(clips[0]["id"] + "|")
+    assert read_clips_metadata(str(tmp_path)) == clips
+    # The corpus' own speaker folder reads back the same ids and texts, its FLACs beside them.
+    in_corpus = read_clips_metadata(os.path.join(small_corpus.out, "held_out", "wav48_silence_trimmed", held))
+    assert [(c["id"], c["text"]) for c in in_corpus] == [(c["id"], c["text"]) for c in clips]
+    assert all(os.path.isfile(c["path"]) for c in in_corpus)
     with pytest.raises(ValueError, match="not in a corpus"):
         speaker_clips(str(tmp_path / "x"), "sp999", speakers=3, utterances=4, seed=7, held_out=1)

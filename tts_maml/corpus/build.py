@@ -180,10 +180,8 @@ def _write_metadata(root: str, jobs: List[ClipJob], recipes: Dict[str, VoiceReci
         # Every speaker's audio folder is also a clips folder for `tts-maml adapt` (LJSpeech-style
         # metadata.csv, `id|text`); Coqui's vctk formatter ignores the file.
         for spk in speakers:
-            with open(os.path.join(root, subdir, WAV_DIR, spk, "metadata.csv"), "w", encoding="utf-8") as f:
-                for j in part:
-                    if j.speaker == spk:
-                        f.write(f"{j.file_id}_{MIC}|{j.text}\n")
+            write_clips_metadata(os.path.join(root, subdir, WAV_DIR, spk),
+                                 [{"id": f"{j.file_id}_{MIC}", "text": j.text} for j in part if j.speaker == spk])  # fmt: skip
 
 
 def _move_into_place(tmp: str, out: str) -> None:
@@ -322,6 +320,15 @@ def write_clips_metadata(folder: str, clips: List[Dict[str, str]]) -> None:
     """Write a clips folder's ``metadata.csv`` (``id|text`` per clip, LJSpeech style)."""
     with open(os.path.join(folder, "metadata.csv"), "w", encoding="utf-8") as f:
         f.writelines(f"{c['id']}|{c['text']}\n" for c in clips)
+
+
+def read_clips_metadata(folder: str) -> List[Dict[str, str]]:
+    """The clips of a folder this module wrote (a corpus speaker's folder, :func:`speaker_clips`):
+    ``{"id", "text", "path"}`` (the FLAC) in ``metadata.csv`` order. User clip folders, in every
+    format ``tts-maml adapt`` takes, are read by :func:`tts_maml.adapt.clips.read_clips`."""
+    with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("|", 1) for line in f if line.strip()]
+    return [{"id": i, "text": t, "path": os.path.join(folder, i + ".flac")} for i, t in rows]
 
 
 def load_styles(corpus_dir: str) -> Dict[str, str]:

@@ -20,7 +20,7 @@ import soundfile as sf
 
 from tts_maml.corpus.speaker_split import split_dev_test
 
-from tts_maml.corpus.build import WAV_DIR, write_clips_metadata
+from tts_maml.corpus.build import WAV_DIR, read_clips_metadata, write_clips_metadata
 
 SUPPORT_CLIPS = 5
 VALIDATION_CLIPS = 2
@@ -73,11 +73,7 @@ def held_out_speaker_clips(held_out: str) -> Tuple[str, List[Dict[str, str]]]:
     _, test = split_dev_test(os.listdir(root))
     if not test:
         raise ValueError(f"{root}: no held-out speaker folder")
-    speaker = test[0]
-    folder = os.path.join(root, speaker)
-    with open(os.path.join(folder, "metadata.csv"), encoding="utf-8") as f:
-        rows = [line.rstrip("\n").split("|", 1) for line in f if line.strip()]
-    return speaker, [{"id": i, "text": t, "path": os.path.join(folder, i + ".flac")} for i, t in rows]
+    return test[0], read_clips_metadata(os.path.join(root, test[0]))
 
 
 def similarities(wavs: Dict[str, str], reference: List[str]) -> Dict[str, float]:

@@ -10,7 +10,9 @@ Resemblyzer similarity to the mean embedding of the speaker's real clips:
 - model: the synthesised clips;
 - Griffin-Lim ceiling: the real clips of those sentences turned into the model's mel spectrogram and
   back with its own Griffin-Lim (``AudioProcessor``), scored against the centroid of the speaker's
-  other clips: the best a perfect acoustic model could score through this vocoder.
+  other clips: the best a perfect acoustic model could score through this vocoder;
+- MCD: mel-cepstral distortion (dB, after DTW) of the synthesised clip against the real clip of the
+  same sentence, a measure independent of the speaker encoder.
 
 ``--noise-scale`` overrides Glow-TTS's inference noise scale (the config's ``inference_noise_scale``),
 ``--power`` Griffin-Lim's magnitude exponent (the config's ``audio.power``; Coqui's default 1.5).
@@ -65,6 +67,7 @@ def main() -> None:
 
     from tts_maml.corpus.build import read_clips_metadata
     from tts_maml.demo.spectrograms import plot_spectrograms
+    from tts_maml.evaluate.metrics import mel_cepstral_distortion
     from tts_maml.speakers.similarity import cosine, embed_file
 
     os.makedirs(args.out, exist_ok=True)
@@ -107,7 +110,7 @@ def main() -> None:
         ceiling = float(np.mean([cosine(e, without(e)) for e in embeddings]))
         # The floor: the first clip of every other sampled speaker against this speaker's centroid.
         floor = float(np.mean([cosine(first_embedding[o], centroid) for o in speakers if o != spk]))
-        scores, resynthesised = [], []
+        scores, resynthesised, mcds = [], [], []
         for j, (clip_id, text) in enumerate(meta[-args.sentences :]):
             k = len(meta) - args.sentences + j
             real = ap.load_wav(files[k])
@@ -122,24 +125,26 @@ def main() -> None:
             path = os.path.join(args.out, f"{spk}_{j}.wav")
             sf.write(path, np.asarray(wav, dtype=np.float32), synth.output_sample_rate)
             scores.append(cosine(embed_file(path), centroid))
+            mcds.append(mel_cepstral_distortion(real, np.asarray(wav, dtype=np.float32), ap.sample_rate))
             if i == 0 and j == 0:
                 plot_spectrograms({f"synthesised ({spk})": path, f"real ({spk})": os.path.join(folder, clip_id + ".flac")},
                                   os.path.join(args.out, "spectrograms.png"), text)  # fmt: skip
-        rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)),
+        rows.append({"speaker": spk, "floor": floor, "model": float(np.mean(scores)), "mcd": float(np.mean(mcds)),
                      "griffin_lim_ceiling": float(np.mean(resynthesised)), "ceiling": ceiling})  # fmt: skip
-    summary = {k: mean_ci([r[k] for r in rows]) for k in ("floor", "model", "griffin_lim_ceiling", "ceiling")}
+    summary = {k: mean_ci([r[k] for r in rows]) for k in ("floor", "model", "griffin_lim_ceiling", "ceiling", "mcd")}
     gv_ratio = float(np.mean([m.std(axis=1) for m in real_mels]) / np.mean([m.std(axis=1) for m in synthesised_mels]))
     result = {"run": args.run, "checkpoint": args.checkpoint, "noise_scale": synth.tts_model.inference_noise_scale,
               "power": ap.power, "global_variance": args.global_variance, "global_variance_ratio": gv_ratio,
               "speakers": rows, "summary": summary}
     with open(os.path.join(args.out, "base_speaks.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
-    lines = ["| speaker | floor | pre-trained model | Griffin-Lim ceiling | ceiling |", "|---|---|---|---|---|"]
+    lines = ["| speaker | floor | pre-trained model | Griffin-Lim ceiling | ceiling | MCD (dB) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {r['speaker']} | {r['floor']:.3f} | {r['model']:.3f} | {r['griffin_lim_ceiling']:.3f} | "
-              f"{r['ceiling']:.3f} |" for r in rows]  # fmt: skip
+              f"{r['ceiling']:.3f} | {r['mcd']:.2f} |" for r in rows]  # fmt: skip
     lines += ["| **mean (95% interval)** | " + " | ".join(
-        ("**{:.3f} ± {:.3f}**" if k == "model" else "{:.3f} ± {:.3f}").format(*summary[k])
-        for k in ("floor", "model", "griffin_lim_ceiling", "ceiling")) + " |"]  # fmt: skip
+        ("**{:.3f} ± {:.3f}**" if k == "model" else "{:.2f} ± {:.2f}" if k == "mcd" else "{:.3f} ± {:.3f}").format(
+            *summary[k]) for k in ("floor", "model", "griffin_lim_ceiling", "ceiling", "mcd")) + " |"]  # fmt: skip
     lines += ["", f"Global variance ratio (real / synthesised mel, std over time per bin): {gv_ratio:.2f}"
               + (f"; synthesised mels scaled by {args.global_variance:g} (diagnostic)" if args.global_variance != 1 else "")]
     table = "\n".join(lines)

@@ -4,6 +4,8 @@
 #   python recipes/vctk/pretrain_glow_tts.py --output-path runs                   # built-in corpus (240 speakers), CPU
 #   python recipes/vctk/pretrain_glow_tts.py --data-path /data/VCTK-Corpus-0.92   # real VCTK
 #   python recipes/vctk/pretrain_glow_tts.py --continue_path runs/<run folder>    # resume
+#   python recipes/vctk/pretrain_glow_tts.py --output-path runs --from-checkpoint runs/<run>/checkpoint_N.pth \
+#       --global-variance-weight 1 --coqpit.epochs 1    # then global-variance fine-tuning (a new run folder)
 #
 # Then convert it into a one-voice-slot tts_maml model and meta-train from it:
 #   tts-maml convert --model_path runs/<run>/checkpoint_N.pth --config_path runs/<run>/config.json --out base/
@@ -13,6 +15,7 @@
 # --speaker_idx sp005 --speakers_file_path .../d_vectors.json` speaks any training speaker.
 import os
 
+import torch
 from trainer import Trainer, TrainerArgs
 from TTS.tts.configs.shared_configs import BaseDatasetConfig
 from TTS.tts.models.glow_tts import GlowTTS
@@ -21,12 +24,21 @@ from TTS.tts.utils.speakers import SpeakerManager
 from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus
 from tts_maml.corpus.samples import load_samples
 from tts_maml.speakers.d_vectors import prepare_d_vectors
-from tts_maml.training.pretraining import pretrain_glow_tts_config
+from tts_maml.training.global_variance import GlobalVarianceGlowTTS
+from tts_maml.training.pretraining import fine_tuning_config, pretrain_glow_tts_config
 from tts_maml.training.recipe import coqui_setup, output_folder, recipe_arguments
 
 
+def fine_tuning_arguments(parser):
+    parser.add_argument("--from-checkpoint", default=None,
+                        help="train on from this pre-training checkpoint's weights, at the rate NoamLR had reached")  # fmt: skip
+    parser.add_argument("--global-variance-weight", type=float, default=0.0,
+                        help="weight of the global-variance loss on the synthesis path (default 0: Coqui's losses only)")  # fmt: skip
+
+
 def main():
-    args = recipe_arguments("Pre-train a multi-speaker Glow-TTS (d-vector conditioning) on VCTK or the built-in corpus.")
+    args = recipe_arguments("Pre-train a multi-speaker Glow-TTS (d-vector conditioning) on VCTK or the built-in corpus.",
+                            extra=fine_tuning_arguments)  # fmt: skip
     output_path = output_folder(args)
     dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus(**PRETRAIN_CORPUS))
     samples = load_samples(dataset)  # every training speaker (the built-in corpus keeps dev/test apart)
@@ -34,9 +46,17 @@ def main():
     # Speaker d-vectors of every clip, projected to the encoder's width (computed once per output folder).
     d_vectors = prepare_d_vectors(samples, os.path.join(output_path, "d_vectors"), dim=96)
     config = pretrain_glow_tts_config(d_vectors["d_vector_file"], output_path=output_path, epochs=30)
+    if args.from_checkpoint:  # the step it was saved at sets the rate
+        step = torch.load(args.from_checkpoint, map_location="cpu", weights_only=False)["step"]
+        config = fine_tuning_config(config, step, run_name="pretrain_glow_tts_gv")
     ap, tokenizer, config = coqui_setup(config, dataset, output_path)
-    model = GlowTTS(config, ap, tokenizer, speaker_manager=SpeakerManager.init_from_config(config))
-    trainer = Trainer(TrainerArgs(), config, output_path, model=model, train_samples=samples, eval_samples=None)
+    speakers = SpeakerManager.init_from_config(config)
+    if args.global_variance_weight:
+        model = GlobalVarianceGlowTTS(config, ap, tokenizer, speakers, weight=args.global_variance_weight)
+    else:
+        model = GlowTTS(config, ap, tokenizer, speaker_manager=speakers)
+    trainer = Trainer(TrainerArgs(restore_path=args.from_checkpoint or ""), config, output_path, model=model,
+                      train_samples=samples, eval_samples=None)  # fmt: skip
     trainer.fit()
 
 

@@ -1,3 +1,4 @@
 """Training runs in Coqui's Trainer: meta-training (MamlTrainerModel), the pre-training config,
-the conversion of a multi-speaker checkpoint into one voice slot, and what the recipes share.
+global-variance fine-tuning (GlobalVarianceGlowTTS), the conversion of a multi-speaker checkpoint
+into one voice slot, and what the recipes share.
 """

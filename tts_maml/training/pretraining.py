@@ -88,3 +88,32 @@ def pretrain_glow_tts_config(d_vector_file: str, **overrides: Any) -> GlowTTSCon
     )
     config.audio.power = 1.25
     return apply_overrides(config, overrides)
+
+
+def noam_rate(config: GlowTTSConfig, step: int) -> float:
+    """The learning rate Coqui's ``NoamLR`` (``config.lr``, ``lr_scheduler_params.warmup_steps``)
+    uses for optimiser step ``step``, counted from 1."""
+    warmup = float(config.lr_scheduler_params["warmup_steps"])
+    step = max(int(step), 1)
+    return float(config.lr * warmup**0.5 * min(step**-0.5, step * warmup**-1.5))
+
+
+def fine_tuning_config(config: GlowTTSConfig, step: int, **overrides: Any) -> GlowTTSConfig:
+    """``config`` for training on from a pre-training checkpoint saved at ``step`` (global-variance
+    fine-tuning, :mod:`tts_maml.training.global_variance`): the learning rate of its last step
+    (:func:`noam_rate`), held constant (a run restored with Coqui's ``restore_path`` counts its steps from 0
+    again and would replay the warm-up up to ``config.lr``), and no data-dependent ActNorm
+    initialisation (it would overwrite the trained layers on the first steps).
+
+    Example:
+        >>> from tts_maml.training.pretraining import fine_tuning_config, pretrain_glow_tts_config
+        >>> config = fine_tuning_config(pretrain_glow_tts_config("d_vectors.json"), 4500)
+        >>> round(config.lr, 7), config.lr_scheduler, config.data_dep_init_steps
+        (0.0003333, None, 0)
+    """
+    config.lr = noam_rate(config, step)
+    config.lr_scheduler = None
+    config.lr_scheduler_params = {}
+    config.data_dep_init_steps = 0
+    return apply_overrides(config, overrides)
+

@@ -26,9 +26,13 @@ from tqdm import tqdm
 Samples = List[Dict[str, Any]]
 
 
-def recipe_arguments(description: str, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the recipe's own options; leave the rest of ``sys.argv`` to Coqui's Trainer."""
+def recipe_arguments(description: str, argv: Optional[Sequence[str]] = None,
+                     extra: Optional[Callable[[argparse.ArgumentParser], None]] = None) -> argparse.Namespace:  # fmt: skip
+    """Parse the recipe's own options (``extra(parser)`` adds a recipe's own); leave the rest of
+    ``sys.argv`` to Coqui's Trainer."""
     parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--data-path", default=None,
                         help="the dataset root (default: the built-in offline corpus, built once)")  # fmt: skip
     parser.add_argument("--output-path", default=None, help="where the run folder goes (default: ./output)")

@@ -1,0 +1,101 @@
+"""Global-variance fine-tuning: the loss, the Glow-TTS that trains with it, and its learning rate."""
+
+import json
+import math
+
+import pytest
+import torch
+from TTS.tts.models.glow_tts import GlowTTS
+
+from tts_maml.training.global_variance import GlobalVarianceGlowTTS, global_variance_loss
+from tts_maml.training.pretraining import fine_tuning_config, noam_rate, pretrain_glow_tts_config
+
+TINY = dict(
+    hidden_channels_enc=8,
+    hidden_channels_dec=16,
+    hidden_channels_dp=16,
+    num_flow_blocks_dec=2,
+    num_block_layers=2,
+    d_vector_dim=8,
+    num_chars=20,
+    data_dep_init_steps=0,  # no ActNorm initialisation step: every step trains
+    encoder_params={"kernel_size": 3, "dropout_p": 0.1, "num_layers": 1, "num_heads": 2, "hidden_channels_ffn": 16,
+                    "input_length": None},  # fmt: skip
+)
+
+
+def test_the_loss_is_the_log_ratio_of_standard_deviations_over_unmasked_frames():
+    real = torch.tensor([[[0.0, 2.0, 0.0, 2.0, 9.0, -9.0]], [[1.0, 3.0, 1.0, 3.0, 1.0, 3.0]]])
+    mask = torch.tensor([[[1.0, 1, 1, 1, 0, 0]], [[1.0, 1, 1, 1, 1, 1]]])  # padding after 4 frames
+    assert float(global_variance_loss(real, real, mask)) == pytest.approx(0.0, abs=1e-6)
+    # Half the variation in the first utterance (its padding ignored), the same in the second.
+    smooth = torch.tensor([[[0.5, 1.5, 0.5, 1.5, 0.0, 0.0]], [[1.0, 3.0, 1.0, 3.0, 1.0, 3.0]]])
+    assert float(global_variance_loss(smooth, real, mask)) == pytest.approx(math.log(2) / 2, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def d_vector_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("d_vectors") / "d_vectors.json"
+    path.write_text(json.dumps({f"clip{i}": {"name": f"sp{i}", "embedding": [0.1 * i] * 8} for i in range(2)}))
+    return str(path)
+
+
+def _model(cls, d_vector_file, **kwargs):
+    config = pretrain_glow_tts_config(d_vector_file, **TINY)
+    config.out_channels = config.audio.num_mels
+    torch.manual_seed(0)
+    return cls(config, **kwargs)
+
+
+def _batch(model):
+    torch.manual_seed(1)
+    return {"text_input": torch.randint(1, 20, (2, 7)), "text_lengths": torch.tensor([7, 5]),
+            "mel_input": torch.randn(2, 24, model.config.audio.num_mels), "mel_lengths": torch.tensor([24, 18]),
+            "d_vectors": torch.randn(2, 8), "speaker_ids": None}  # fmt: skip
+
+
+def test_training_adds_the_weighted_term_to_coquis_losses_and_keeps_glow_tts_weights(d_vector_file):
+    plain, gv = _model(GlowTTS, d_vector_file), _model(GlobalVarianceGlowTTS, d_vector_file, weight=0.5)
+    gv.load_state_dict(plain.state_dict())
+    assert gv.state_dict().keys() == plain.state_dict().keys()  # a plain Coqui checkpoint
+    batch = _batch(plain)
+    plain.train(), gv.train()
+    torch.manual_seed(2)
+    _, coqui = plain.train_step(batch, plain.get_criterion())
+    torch.manual_seed(2)
+    _, losses = gv.train_step(batch, gv.get_criterion())
+    assert float(losses["gv_loss"]) > 0
+    assert float(losses["loss"]) == pytest.approx(float(coqui["loss"]) + 0.5 * float(losses["gv_loss"]), rel=1e-5)
+    # The term reaches the decoder through its inverse (the synthesis path) and the encoder's means.
+    gv.zero_grad()
+    losses["gv_loss"].backward()
+    assert gv.decoder.flows[0].logs.grad.abs().sum() > 0
+    assert gv.encoder.proj_m.weight.grad.abs().sum() > 0
+
+
+def test_no_term_outside_training_or_at_weight_zero(d_vector_file):
+    batch = _batch(_model(GlowTTS, d_vector_file))
+    gv = _model(GlobalVarianceGlowTTS, d_vector_file, weight=0.0).train()
+    assert "gv_loss" not in gv.train_step(batch, gv.get_criterion())[1]
+    gv = _model(GlobalVarianceGlowTTS, d_vector_file, weight=1.0).eval()
+    with torch.no_grad():
+        assert "gv_loss" not in gv.forward(batch["text_input"], batch["text_lengths"], batch["mel_input"],
+                                           batch["mel_lengths"], aux_input={"d_vectors": batch["d_vectors"]})  # fmt: skip
+    with pytest.raises(ValueError, match="weight must be >= 0"):
+        _model(GlobalVarianceGlowTTS, d_vector_file, weight=-1.0)
+
+
+def test_fine_tuning_holds_the_rate_noam_had_reached():
+    from trainer.torch import NoamLR
+
+    config = pretrain_glow_tts_config("d.json")
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    scheduler = NoamLR(optimizer, warmup_steps=config.lr_scheduler_params["warmup_steps"])
+    for step in range(1, 1201):  # the rate of optimiser step `step`, then the scheduler's step after it
+        if step in (1, 2, 499, 500, 501, 1200):
+            assert noam_rate(config, step) == pytest.approx(scheduler.get_last_lr()[0], rel=1e-9), step
+        optimizer.step()
+        scheduler.step()
+    tuned = fine_tuning_config(config, 4500)
+    assert tuned.lr == pytest.approx(1e-3 * math.sqrt(500 / 4500))
+    assert tuned.lr_scheduler is None and tuned.data_dep_init_steps == 0

@@ -202,10 +202,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         baseline_adapter_preset=args.baseline_adapter_preset, held_out_speakers=args.held_out_speakers,
         shots=args.shots, queries=args.queries, steps=_numbers(args.steps, int, "--steps"), seeds=args.seeds,
         reference_step=args.reference_step, lr=args.lr, device=args.device, overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=not args.no_progress, voices=args.voice,
     )  # fmt: skip
+    voices = f" and {len(args.voice)} voice{'s' if len(args.voice) != 1 else ''}" if args.voice else ""
     print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements on "
-          f"{len(results['speakers']['test'])} test speakers)")  # fmt: skip
+          f"{len(results['speakers']['test'])} test speakers{voices})")  # fmt: skip
     return 0
 
 
@@ -435,7 +436,11 @@ def _evaluate_parser(sub: Any) -> None:
     )
     p.add_argument("--model_path", "--model-path", required=True, help="the meta-learned checkpoint")
     _add_config_path(p)
-    p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) with held-out speakers (its held_out/ folder)")
+    p.add_argument("--corpus", default=None,
+                   help="the corpus (VCTK layout) with held-out speakers (its held_out/ folder); may be left out with --voice")  # fmt: skip
+    p.add_argument("--voice", action="append", default=[], metavar="DIR",
+                   help="a clips folder (as tts-maml adapt reads it): one more voice, measured by the same protocol "
+                   "and reported on its own, named after the folder; repeatable")  # fmt: skip
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--baseline_model_path", "--baseline-model-path", default=None,
                    help="the baseline's starting checkpoint: the converted pre-trained model (default: no baseline)")  # fmt: skip

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import shutil
 
 import pytest
 
@@ -57,6 +58,11 @@ def test_evaluate_refuses_bad_arguments(tmp_path, capsys):
     assert "comma-separated numbers" in capsys.readouterr().err
     assert main(args + ["--model_path", "m.pth", "--reference-step", "0"]) == 2
     assert "--reference-step must be >= 1, got 0" in capsys.readouterr().err
+    alone = ["evaluate", "--model_path", "m.pth", "--config_path", "c.json", "--out", str(tmp_path / "o")]
+    assert main(alone) == 2
+    assert "--corpus or --voice is needed" in capsys.readouterr().err
+    assert main(alone + ["--voice", str(tmp_path), "--baseline_model_path", "b.pth", "--baseline_config_path", "b.json"]) == 2
+    assert "pass --baseline_lr" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +78,29 @@ def four_held_out(tmp_path_factory):
 def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_path):
     checkpoint, config = meta_trained
     out = tmp_path / "report"
+    # One more voice from a clips folder: a test speaker's clips, copied under another name.
+    test_speaker = sorted(four_held_out.held_out_speakers)[-1]
+    guest = shutil.copytree(os.path.join(four_held_out.out, "held_out", "wav48_silence_trimmed", test_speaker),
+                            tmp_path / "guest")  # fmt: skip
     # The tiny meta-trained model stands in for the pre-trained starting checkpoint of the baseline.
     assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--corpus", four_held_out.out,
                  "--out", str(out), "--baseline_model_path", checkpoint, "--baseline_config_path", config,
                  "--baseline-lrs", "1e-3,1e-2", "--shots", "3", "--queries", "2", "--steps", "0,2",
-                 "--reference-step", "2", "--seeds", "2", "--no-progress"]) == 0  # fmt: skip
+                 "--reference-step", "2", "--seeds", "2", "--no-progress", "--voice", str(guest)]) == 0  # fmt: skip
     assert sorted(os.listdir(out)) == sorted(["results.json", "report.md"] + [f"{m}.png" for m in METRICS])
     results = json.loads((out / "results.json").read_text())
     dev, test = results["speakers"]["dev"], results["speakers"]["test"]
     assert len(dev) == 2 and len(test) == 2 and not set(dev) & set(test)
-    runs = results["runs"]
+    assert results["speakers"]["voices"] == ["guest"]
+    runs = [r for r in results["runs"] if r["speaker"] != "guest"]
     assert len(runs) == 2 * 2 * 2 * (2 + 1)  # models x test speakers x seeds x (steps + no clips)
+    guest_runs = [r for r in results["runs"] if r["speaker"] == "guest"]
+    assert len(guest_runs) == 2 * 2 * (2 + 1) and {r["seed"] for r in guest_runs} == {0, 1}
+    voice = results["voices"]["guest"]
+    # Its own numbers, seeds as the units of its interval; the test speakers' summary leaves it out.
+    assert voice["summary"]["meta"]["speaker_similarity"]["n"] == [2, 2]
+    assert voice["no_clips"]["baseline"]["mcd"]["n"] == 2 and voice["ceiling"]["n"] == 2 and voice["floor"]["n"] == 2
+    assert voice["ceiling"]["mean"] > voice["floor"]["mean"]
     before = [r for r in runs if r["step"] is None]
     assert len(before) == 2 * 2 * 2 and all(math.isfinite(r["speaker_similarity"]) for r in before)
     for name in ("meta", "baseline"):
@@ -103,4 +121,4 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     report = (out / "report.md").read_text()
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
     assert "### speaker_similarity" in report and "Fine-tuning steps the baseline needs" in report
-    assert "| no clips | " in report
+    assert "| no clips | " in report and "## Voice `guest` (a clips folder)" in report

@@ -182,8 +182,9 @@ class ClipBatches:
     validation: Optional[Any]
 
 
-def _samples(clips: Sequence[Clip], folder: str, rate: int, name: str) -> List[Dict[str, Any]]:
-    """Write the processed clips as wavs (Coqui's datasets read files) and describe them as samples."""
+def clip_samples(clips: Sequence[Clip], folder: str, rate: int, name: str) -> List[Dict[str, Any]]:
+    """Write the processed clips as wavs into ``folder`` (Coqui's datasets read files) and describe
+    them as Coqui samples of the speaker ``name``."""
     samples = []
     for clip in clips:
         path = os.path.join(folder, clip.clip_id + ".wav")
@@ -204,7 +205,7 @@ def prepare_batches(loaded: LoadedModel, clips: Sequence[Clip], roles: Sequence[
     work = tempfile.mkdtemp(prefix="tts_maml_adapt_")
     training_cache, config.phoneme_cache_path = config.phoneme_cache_path, os.path.join(work, "phonemes")
     try:
-        samples = _samples(clips, work, int(config.audio.sample_rate), name)
+        samples = clip_samples(clips, work, int(config.audio.sample_rate), name)
         support = [s for s, role in zip(samples, roles) if role == "support"]
         held = [s for s, role in zip(samples, roles) if role == "validation"]
         support_batch = loaded.backbone.make_batch(loaded.model, support)

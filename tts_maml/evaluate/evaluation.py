@@ -59,7 +59,7 @@ import numpy as np
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.baseline import FineTuned, choose_baseline_lr
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Subject
-from tts_maml.evaluate.trials import Trial, make_trials
+from tts_maml.evaluate.trials import Trial, make_trials, voice_folder_samples
 from tts_maml.files import atomic_write_text, check_output_folder
 from tts_maml.plots import plot_metric
 from tts_maml.speakers.similarity import cosine
@@ -133,6 +133,21 @@ def no_clips_summary(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Dict
             for name in dict.fromkeys(r["model"] for r in before)}  # fmt: skip
 
 
+def voice_summary(rows: Sequence[Dict[str, Any]], name: str, steps: Sequence[int], test_episodes: Sequence[Trial],
+                  voice_episodes: Sequence[Trial]) -> Dict[str, Any]:  # fmt: skip
+    """One voice of a clips folder: :func:`summarise` and :func:`no_clips_summary` of its rows, each
+    seed (support/query draw) taken as a unit of the interval; its ceiling (its real query clips
+    against its centroid) and floor (against the test speakers' centroids, same seed; NaN without)."""
+    mine = [{**r, "speaker": f"{name}#{r['seed']}"} for r in rows if r["speaker"] == name]
+    own = [e for e in voice_episodes if e.speaker == name]
+    ceiling = [{"speaker": e.seed, "v": float(np.mean([cosine(x, e.centroid) for x in e.real_embeddings]))} for e in own]
+    floor = [{"speaker": e.seed, "v": float(np.mean([cosine(x, t.centroid) for t in test_episodes if t.seed == e.seed
+                                                     for x in e.real_embeddings]))}
+             for e in own if any(t.seed == e.seed for t in test_episodes)]  # fmt: skip
+    return {"summary": summarise(mine, steps), "no_clips": no_clips_summary(mine),
+            "ceiling": speaker_interval(ceiling, "v"), "floor": speaker_interval(floor, "v")}  # fmt: skip
+
+
 def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step: int = REFERENCE_STEP,
                    meta: str = "meta", baseline: str = "baseline") -> Dict[str, Dict[str, Any]]:  # fmt: skip
     """Per metric (similarity, query loss): the meta model's mean at ``reference_step``, the first
@@ -155,7 +170,7 @@ def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step
 def evaluate(
     model_path: str,
     config_path: str,
-    corpus: str,
+    corpus: Optional[str],
     out: str,
     baseline_model_path: Optional[str] = None,
     baseline_config_path: Optional[str] = None,
@@ -173,12 +188,14 @@ def evaluate(
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,
+    voices: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """Run the protocol (module docstring) and write the report into ``out``; returns the results.
 
     Args:
         model_path, config_path: the meta-learned checkpoint and its config.json.
-        corpus: the VCTK-layout corpus whose held-out speakers are split into dev and test.
+        corpus: the VCTK-layout corpus whose held-out speakers are split into dev and test (None:
+            ``voices`` only, with ``baseline_lr`` given).
         out: report folder (created; must be empty unless ``overwrite``).
         baseline_model_path, baseline_config_path: the starting checkpoint to fine-tune (the
             converted pre-trained model the meta-learning started from); none: no baseline.
@@ -193,6 +210,8 @@ def evaluate(
         reference_step: the meta model's step that the baseline has to match.
         lr: the meta model's inner learning rate (default: its own).
         device, overwrite, progress: as in ``tts-maml adapt``.
+        voices: clips folders (as ``tts-maml adapt`` reads them), each one more voice measured by the
+            same protocol and reported on its own (``results["voices"]``), its interval over seeds.
     """
     steps = sorted(set(int(s) for s in steps) | {0, int(reference_step)})
     if steps[0] < 0:
@@ -203,14 +222,18 @@ def evaluate(
         raise ValueError("--baseline_model_path and --baseline_config_path go together")
     if seeds < 1 or shots < 1 or queries < 1:
         raise ValueError(f"--seeds, --shots and --queries must be >= 1, got {seeds}, {shots}, {queries}")
+    if corpus is None and not voices:
+        raise ValueError("--corpus or --voice is needed: nothing to evaluate on")
+    if corpus is None and baseline_model_path is not None and baseline_lr is None:
+        raise ValueError("without --corpus there are no dev speakers to choose the baseline's rate on: pass --baseline_lr")
     check_output_folder(out, overwrite)
     with tempfile.TemporaryDirectory(prefix="tts_maml_evaluate_") as work:
         results = _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr,
                             baseline_lrs, baseline_select_by, baseline_adapter_preset, held_out_speakers, shots,
-                            queries, steps, seeds, reference_step, lr, device, progress, work)  # fmt: skip
+                            queries, steps, seeds, reference_step, lr, device, progress, work, voices)  # fmt: skip
     os.makedirs(out, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
-    for metric in METRICS:
+    for metric in METRICS if results["summary"] else ():  # the plots are of the test speakers
         plot_metric(results, metric, os.path.join(out, f"{metric}.png"))
     atomic_write_text(report_markdown(results), os.path.join(out, "report.md"))
     return results
@@ -218,26 +241,32 @@ def evaluate(
 
 def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,
               baseline_select_by, baseline_adapter_preset, held_out_speakers, shots, queries, steps, seeds,
-              reference_step, lr, device, progress, work) -> Dict[str, Any]:  # fmt: skip
-    # evaluate() without the output files; ``work`` holds the phonemes of the evaluated clips.
+              reference_step, lr, device, progress, work, voices) -> Dict[str, Any]:  # fmt: skip
+    # evaluate() without the output files; ``work`` holds the phonemes and wavs of the evaluated clips.
     meta = Subject("meta", model_path, config_path, lr=lr, device=device, phoneme_cache=work)
-    samples = held_out_samples(corpus, held_out_speakers, seed=meta.loaded.config.maml.seed)
+    samples = held_out_samples(corpus, held_out_speakers, seed=meta.loaded.config.maml.seed) if corpus else []
     dev, test = split_dev_test(s["speaker_name"] for s in samples)
-    if not test:
+    if corpus and not test:
         raise ValueError(f"{corpus}: no held-out speakers to test on")
+    voice_samples = voice_folder_samples(meta.loaded, voices, work)
+    voice_names = list(dict.fromkeys(s["speaker_name"] for s in voice_samples))
+    clash = sorted(set(voice_names) & set(dev + test))
+    if clash:
+        raise ValueError(f"--voice {clash[0]}: a held-out speaker of {corpus} has the same name")
     cache: Dict[str, np.ndarray] = {}
     test_episodes = make_trials(samples, test, range(seeds), shots, queries, cache)
+    voice_episodes = make_trials(voice_samples, voice_names, range(seeds), shots, queries, cache)
     results: Dict[str, Any] = {
         "protocol": {"shots": shots, "queries": queries, "seeds": list(range(seeds)), "steps": steps,
                      "reference_step": reference_step, "interval": INTERVAL,
                      "split": "tts_maml.corpus.speaker_split.split_dev_test: held-out speakers sorted, first half "
                               "(rounded down) dev, the rest test"},
-        "corpus": os.path.abspath(corpus),
-        "speakers": {"dev": dev, "test": test},
+        "corpus": os.path.abspath(corpus) if corpus else None,
+        "speakers": {"dev": dev, "test": test, "voices": voice_names},
         "models": {"meta": {"model_path": os.path.abspath(model_path), **meta.describe()}},
         **floor_and_ceiling(test_episodes),
     }  # fmt: skip
-    rows = meta.run(test_episodes, steps, progress=progress)
+    rows = meta.run(test_episodes + voice_episodes, steps, progress=progress)
     del meta  # one model in memory at a time
     if baseline_model_path is not None:
         base = FineTuned(baseline_model_path, baseline_config_path, adapter_preset=baseline_adapter_preset,
@@ -250,12 +279,15 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
             choice = choose_baseline_lr(base, dev_episodes, baseline_lrs, steps[-1], baseline_select_by, progress)
         else:
             choice = {"chosen": float(baseline_lr), "given": True}
-        rows += _baseline_rows(results, base, choice, baseline_model_path, test_episodes, steps, progress)
+        rows += _baseline_rows(results, base, choice, baseline_model_path, test_episodes + voice_episodes, steps,
+                               progress)  # fmt: skip
     results["runs"] = rows
-    results["summary"] = summarise(rows, steps)
-    results["no_clips"] = no_clips_summary(rows)
+    tested = [r for r in rows if r["speaker"] in set(test)]
+    results["summary"] = summarise(tested, steps)
+    results["no_clips"] = no_clips_summary(tested)
     results["steps_to_match"] = steps_to_match(results["summary"], steps, reference_step)
-    results["warnings"] = _shortfalls(len(test), seeds)
+    results["voices"] = {name: voice_summary(rows, name, steps, test_episodes, voice_episodes) for name in voice_names}
+    results["warnings"] = _shortfalls(len(test), seeds) if corpus else []
     for w in results["warnings"]:
         logger.warning(w)
     return results
@@ -291,19 +323,43 @@ def _ci(mean: float, low: float, high: float, digits: int = 3) -> str:
 
 def report_markdown(results: Dict[str, Any]) -> str:
     """The report: speaker sets, floor and ceiling, the baseline's learning-rate choice, one table
-    per metric (mean [95% interval] per step and model) and the steps-to-match ratio."""
-    p, names = results["protocol"], list(results["summary"])
-    lines = ["# Adaptation to unseen test speakers", "",
-             f"Test speakers ({len(results['speakers']['test'])}): {', '.join(results['speakers']['test'])}.  ",
-             f"Dev speakers ({len(results['speakers']['dev'])}, learning-rate choice only): "
-             f"{', '.join(results['speakers']['dev']) or 'none'}.  ",
-             f"{p['shots']} support clips and {p['queries']} unseen query sentences per speaker, seeds "
-             f"{', '.join(map(str, p['seeds']))}; "
-             f"each cell is the mean with its {p['interval']}.", ""]  # fmt: skip
+    per metric (mean [95% interval] per step and model), the steps-to-match ratio, and the voices
+    of clips folders."""
+    p, test = results["protocol"], results["speakers"]["test"]
+    lines = ["# Adaptation to unseen test speakers", ""]
+    if test:
+        lines += [f"Test speakers ({len(test)}): {', '.join(test)}.  ",
+                  f"Dev speakers ({len(results['speakers']['dev'])}, learning-rate choice only): "
+                  f"{', '.join(results['speakers']['dev']) or 'none'}.  "]  # fmt: skip
+    voices = results["speakers"].get("voices") or []
+    if voices:
+        lines.append(f"Voices of clips folders ({len(voices)}): {', '.join(voices)}.  ")
+    lines += [f"{p['shots']} support clips and {p['queries']} unseen query sentences per speaker, seeds "
+              f"{', '.join(map(str, p['seeds']))}; each cell is the mean with its {p['interval']}.", ""]  # fmt: skip
     for w in results.get("warnings", []):
         lines += [f"**Warning:** {w}.", ""]
-    lines += [f"Speaker similarity of real clips: ceiling (own speaker) {_ci(**_c(results['ceiling']))}, "
-              f"floor (another test speaker) {_ci(**_c(results['floor']))}.", ""]  # fmt: skip
+    if test:
+        lines += [f"Speaker similarity of real clips: ceiling (own speaker) {_ci(**_c(results['ceiling']))}, "
+                  f"floor (another test speaker) {_ci(**_c(results['floor']))}.", ""]  # fmt: skip
+    lines += _model_lines(results)
+    if test:
+        for metric in METRICS:
+            lines += ["", f"### {metric}", ""] + _metric_table(results["summary"], results.get("no_clips"), metric, p)
+        lines += _match_lines(results.get("steps_to_match") or {})
+    for name in voices:
+        lines += _voice_lines(name, results["voices"][name], p)
+    lines += ["", "*no clips*: the model as it is, before any clip is used (its own voice slot); step 0 is where "
+              "adaptation starts (with `voice_start = \"d_vector\"` the slot already holds the support clips' "
+              "d-vector)."]
+    lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
+              "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]
+    if test:
+        lines += [f"![{m}]({m}.png)" for m in METRICS]
+    return "\n".join(lines) + "\n"
+
+
+def _model_lines(results: Dict[str, Any]) -> List[str]:
+    lines = []
     for name, model in results["models"].items():
         extra = f", Adam at lr {model['lr']:g}" if name == "baseline" else f", inner lr {model['inner_lr']}"
         lines.append(f"- `{name}`: {model['model_path']} ({model['adapted_tensors']} tensors, "
@@ -319,33 +375,42 @@ def report_markdown(results: Dict[str, Any]) -> str:
             lines.append(f"| {v['lr']:g}{mark} | {v['speaker_similarity']:.3f} | {v['query_loss']:.3f} |")
     elif choice:
         lines += ["", f"Baseline learning rate given: {choice['chosen']:g} (not chosen here)."]
-    for metric in METRICS:
-        lines += ["", f"### {metric}", "", "| step | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
-        before = results.get("no_clips") or {}
-        if before:
-            lines.append("| no clips | " + " | ".join(_ci(**_c(before[n][metric])) if n in before else "n/a"
-                                                     for n in names) + " |")  # fmt: skip
-        for i, step in enumerate(p["steps"]):
-            cells = [_ci(**_c(results["summary"][n][metric], i)) for n in names]
-            lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    match = results.get("steps_to_match") or {}
-    if match:
-        lines += ["", "### Fine-tuning steps the baseline needs to match the meta-learned model", ""]
-        for metric, m in match.items():
-            if m["baseline_steps"] is None:
-                said = f"not reached within {m['max_step']} steps (ratio > {m['max_step'] / m['reference_step']:g})"
-            else:
-                said = f"{m['baseline_steps']} steps (ratio {m['ratio']:g})"
-            meta_value = f"meta at step {m['reference_step']} = {m['meta_at_reference']:.3f}"
-            lines.append(f"- {metric}: {meta_value}; baseline: {said}")
-        lines.append("  (the first listed step count at which the baseline's mean is as good; an upper bound)")
-    lines += ["", "*no clips*: the model as it is, before any clip is used (its own voice slot); step 0 is where "
-              "adaptation starts (with `voice_start = \"d_vector\"` the slot already holds the support clips' "
-              "d-vector)."]
-    lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
-              "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]
-    lines += [f"![{m}]({m}.png)" for m in METRICS]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _metric_table(summary: Dict[str, Any], before: Optional[Dict[str, Any]], metric: str,
+                  protocol: Dict[str, Any]) -> List[str]:  # fmt: skip
+    names = list(summary)
+    lines = ["| step | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    if before:
+        lines.append("| no clips | " + " | ".join(_ci(**_c(before[n][metric])) if n in before else "n/a"
+                                                 for n in names) + " |")  # fmt: skip
+    for i, step in enumerate(protocol["steps"]):
+        lines.append(f"| {step} | " + " | ".join(_ci(**_c(summary[n][metric], i)) for n in names) + " |")
+    return lines
+
+
+def _match_lines(match: Dict[str, Any]) -> List[str]:
+    if not match:
+        return []
+    lines = ["", "### Fine-tuning steps the baseline needs to match the meta-learned model", ""]
+    for metric, m in match.items():
+        if m["baseline_steps"] is None:
+            said = f"not reached within {m['max_step']} steps (ratio > {m['max_step'] / m['reference_step']:g})"
+        else:
+            said = f"{m['baseline_steps']} steps (ratio {m['ratio']:g})"
+        lines.append(f"- {metric}: meta at step {m['reference_step']} = {m['meta_at_reference']:.3f}; baseline: {said}")
+    return lines + ["  (the first listed step count at which the baseline's mean is as good; an upper bound)"]
+
+
+def _voice_lines(name: str, voice: Dict[str, Any], protocol: Dict[str, Any]) -> List[str]:
+    lines = ["", f"## Voice `{name}` (a clips folder)", "",
+             f"Each cell: the mean over seeds (support/query draws) with its 95% Student t-interval over them. "
+             f"Real clips: ceiling {_ci(**_c(voice['ceiling']))}, floor (against the test speakers) "
+             f"{_ci(**_c(voice['floor']))}."]  # fmt: skip
+    for metric in ("speaker_similarity", "query_loss", "mcd"):
+        lines += ["", f"### {name}: {metric}", ""] + _metric_table(voice["summary"], voice["no_clips"], metric, protocol)
+    return lines
 
 
 def _c(d: Dict[str, Any], i: Optional[int] = None) -> Dict[str, float]:

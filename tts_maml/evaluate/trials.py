@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import soundfile as sf
 
+from tts_maml.adapt.adaptation import clip_samples
+from tts_maml.adapt.clips import read_clips
 from tts_maml.evaluate.metrics import f0_track
 from tts_maml.speakers.d_vectors import clip_embedding
 
@@ -70,3 +72,22 @@ def make_trials(samples: Sequence[Dict[str, Any]], speakers: Sequence[str], seed
                 real_embeddings=[clip_embedding(c["audio_file"]) for c in query],
             ))  # fmt: skip
     return episodes
+
+
+def voice_folder_samples(loaded: Any, folders: Sequence[str], work: str) -> List[Dict[str, Any]]:
+    """The clips of each voice folder (a clips folder as ``tts-maml adapt`` reads it: read,
+    converted and checked by :func:`tts_maml.adapt.clips.read_clips`) as samples of a voice named
+    after its folder; the converted wavs go into ``work``. Raises ValueError for two folders of the
+    same name."""
+    samples: List[Dict[str, Any]] = []
+    names: Dict[str, str] = {}
+    for folder in folders:
+        name = os.path.basename(os.path.normpath(folder))
+        if name in names:
+            raise ValueError(f"--voice {folder}: same voice name {name!r} as --voice {names[name]}")
+        names[name] = folder
+        clips = read_clips(folder, loaded.config, loaded.model.tokenizer, loaded.model.ap)
+        os.makedirs(os.path.join(work, "voices", name), exist_ok=True)
+        samples += clip_samples(clips, os.path.join(work, "voices", name), int(loaded.config.audio.sample_rate), name)
+    return samples
+

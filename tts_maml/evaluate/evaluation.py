@@ -326,7 +326,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
     per metric (mean [95% interval] per step and model), the steps-to-match ratio, and the voices
     of clips folders."""
     p, test = results["protocol"], results["speakers"]["test"]
-    lines = ["# Adaptation to unseen test speakers", ""]
+    lines = ["# Adaptation to unseen test speakers" if test else "# Adaptation to voices of clips folders", ""]
     if test:
         lines += [f"Test speakers ({len(test)}): {', '.join(test)}.  ",
                   f"Dev speakers ({len(results['speakers']['dev'])}, learning-rate choice only): "
@@ -335,7 +335,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
     if voices:
         lines.append(f"Voices of clips folders ({len(voices)}): {', '.join(voices)}.  ")
     lines += [f"{p['shots']} support clips and {p['queries']} unseen query sentences per speaker, seeds "
-              f"{', '.join(map(str, p['seeds']))}; each cell is the mean with its {p['interval']}.", ""]  # fmt: skip
+              f"{', '.join(map(str, p['seeds']))}" + (f"; each cell is the mean with its {p['interval']}." if test
+                                                      else "."), ""]  # fmt: skip
     for w in results.get("warnings", []):
         lines += [f"**Warning:** {w}.", ""]
     if test:

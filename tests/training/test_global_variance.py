@@ -10,20 +10,6 @@ from TTS.tts.models.glow_tts import GlowTTS
 from tts_maml.training.global_variance import GlobalVarianceGlowTTS, global_variance_loss
 from tts_maml.training.pretraining import fine_tuning_config, noam_rate, pretrain_glow_tts_config
 
-TINY = dict(
-    hidden_channels_enc=8,
-    hidden_channels_dec=16,
-    hidden_channels_dp=16,
-    num_flow_blocks_dec=2,
-    num_block_layers=2,
-    d_vector_dim=8,
-    num_chars=20,
-    data_dep_init_steps=0,  # no ActNorm initialisation step: every step trains
-    encoder_params={"kernel_size": 3, "dropout_p": 0.1, "num_layers": 1, "num_heads": 2, "hidden_channels_ffn": 16,
-                    "input_length": None},  # fmt: skip
-)
-
-
 def test_the_loss_is_the_log_ratio_of_standard_deviations_over_unmasked_frames():
     real = torch.tensor([[[0.0, 2.0, 0.0, 2.0, 9.0, -9.0]], [[1.0, 3.0, 1.0, 3.0, 1.0, 3.0]]])
     mask = torch.tensor([[[1.0, 1, 1, 1, 0, 0]], [[1.0, 1, 1, 1, 1, 1]]])  # padding after 4 frames
@@ -40,8 +26,9 @@ def d_vector_file(tmp_path_factory):
     return str(path)
 
 
-def _model(cls, d_vector_file, **kwargs):
-    config = pretrain_glow_tts_config(d_vector_file, **TINY)
+def _model(cls, d_vector_file, sizes, **kwargs):
+    # No data-dependent ActNorm initialisation step: every training step trains.
+    config = pretrain_glow_tts_config(d_vector_file, num_chars=20, data_dep_init_steps=0, **sizes)
     config.out_channels = config.audio.num_mels
     torch.manual_seed(0)
     return cls(config, **kwargs)
@@ -54,8 +41,9 @@ def _batch(model):
             "d_vectors": torch.randn(2, 8), "speaker_ids": None}  # fmt: skip
 
 
-def test_training_adds_the_weighted_term_to_coquis_losses_and_keeps_glow_tts_weights(d_vector_file):
-    plain, gv = _model(GlowTTS, d_vector_file), _model(GlobalVarianceGlowTTS, d_vector_file, weight=0.5)
+def test_training_adds_the_weighted_term_to_coquis_losses_and_keeps_glow_tts_weights(d_vector_file, tiny_glow_tts):
+    plain = _model(GlowTTS, d_vector_file, tiny_glow_tts)
+    gv = _model(GlobalVarianceGlowTTS, d_vector_file, tiny_glow_tts, weight=0.5)
     gv.load_state_dict(plain.state_dict())
     assert gv.state_dict().keys() == plain.state_dict().keys()  # a plain Coqui checkpoint
     batch = _batch(plain)
@@ -73,16 +61,16 @@ def test_training_adds_the_weighted_term_to_coquis_losses_and_keeps_glow_tts_wei
     assert gv.encoder.proj_m.weight.grad.abs().sum() > 0
 
 
-def test_no_term_outside_training_or_at_weight_zero(d_vector_file):
-    batch = _batch(_model(GlowTTS, d_vector_file))
-    gv = _model(GlobalVarianceGlowTTS, d_vector_file, weight=0.0).train()
+def test_no_term_outside_training_or_at_weight_zero(d_vector_file, tiny_glow_tts):
+    batch = _batch(_model(GlowTTS, d_vector_file, tiny_glow_tts))
+    gv = _model(GlobalVarianceGlowTTS, d_vector_file, tiny_glow_tts, weight=0.0).train()
     assert "gv_loss" not in gv.train_step(batch, gv.get_criterion())[1]
-    gv = _model(GlobalVarianceGlowTTS, d_vector_file, weight=1.0).eval()
+    gv = _model(GlobalVarianceGlowTTS, d_vector_file, tiny_glow_tts, weight=1.0).eval()
     with torch.no_grad():
         assert "gv_loss" not in gv.forward(batch["text_input"], batch["text_lengths"], batch["mel_input"],
                                            batch["mel_lengths"], aux_input={"d_vectors": batch["d_vectors"]})  # fmt: skip
     with pytest.raises(ValueError, match="weight must be >= 0"):
-        _model(GlobalVarianceGlowTTS, d_vector_file, weight=-1.0)
+        _model(GlobalVarianceGlowTTS, d_vector_file, tiny_glow_tts, weight=-1.0)
 
 
 def test_fine_tuning_holds_the_rate_noam_had_reached():

@@ -8,18 +8,6 @@ import torch.nn.functional as F
 
 from tts_maml.training.pretraining import pretrain_glow_tts_config
 
-# Tiny sizes: the d-vector width equals hidden_channels_enc, as the conversion needs.
-TINY = dict(
-    hidden_channels_enc=8,
-    hidden_channels_dec=32,
-    hidden_channels_dp=32,
-    num_flow_blocks_dec=4,
-    num_block_layers=2,
-    d_vector_dim=8,
-    encoder_params={"kernel_size": 3, "dropout_p": 0.1, "num_layers": 2, "num_heads": 2, "hidden_channels_ffn": 32,
-                    "input_length": None},  # fmt: skip
-)
-
 
 def test_cpu_preset_is_coqui_multi_speaker_training_on_d_vectors():
     config = pretrain_glow_tts_config("d.json")
@@ -30,7 +18,7 @@ def test_cpu_preset_is_coqui_multi_speaker_training_on_d_vectors():
 
 
 @pytest.mark.slow
-def test_pretrain_convert_meta_train_adapt(adapt_corpus, phoneme_cache, tmp_path):
+def test_pretrain_convert_meta_train_adapt(adapt_corpus, phoneme_cache, tmp_path, tiny_glow_tts):
     from trainer import Trainer, TrainerArgs
     from TTS.tts.configs.shared_configs import BaseDatasetConfig
     from TTS.tts.models.glow_tts import GlowTTS
@@ -54,7 +42,7 @@ def test_pretrain_convert_meta_train_adapt(adapt_corpus, phoneme_cache, tmp_path
     d = prepare_d_vectors(samples, str(tmp_path / "d_vectors"), dim=8)
     config = pretrain_glow_tts_config(d["d_vector_file"], output_path=str(tmp_path / "pre"), epochs=1, batch_size=8,
                                       phoneme_cache_path=phoneme_cache, num_loader_workers=0, data_dep_init_steps=1,
-                                      print_step=100, **TINY)  # fmt: skip
+                                      print_step=100, **tiny_glow_tts)  # fmt: skip
     tokenizer, config = TTSTokenizer.init_from_config(config)
     model = GlowTTS(config, AudioProcessor(config.audio), tokenizer, SpeakerManager.init_from_config(config))
     trainer = Trainer(TrainerArgs(), config, config.output_path, model=model, train_samples=samples, eval_samples=None,

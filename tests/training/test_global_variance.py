@@ -52,8 +52,8 @@ def test_training_adds_the_weighted_term_to_coquis_losses_and_keeps_glow_tts_wei
     _, coqui = plain.train_step(batch, plain.get_criterion())
     torch.manual_seed(2)
     _, losses = gv.train_step(batch, gv.get_criterion())
-    assert float(losses["gv_loss"]) > 0
-    assert float(losses["loss"]) == pytest.approx(float(coqui["loss"]) + 0.5 * float(losses["gv_loss"]), rel=1e-5)
+    assert losses["gv_loss"].item() > 0
+    assert losses["loss"].item() == pytest.approx(coqui["loss"].item() + 0.5 * losses["gv_loss"].item(), rel=1e-5)
     # The term reaches the decoder through its inverse (the synthesis path) and the encoder's means.
     gv.zero_grad()
     losses["gv_loss"].backward()

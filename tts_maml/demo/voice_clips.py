@@ -18,9 +18,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import soundfile as sf
 
-from tts_maml.corpus.speaker_split import split_dev_test
-
 from tts_maml.corpus.build import WAV_DIR, read_clips_metadata, write_clips_metadata
+from tts_maml.corpus.speaker_split import split_dev_test
 
 SUPPORT_CLIPS = 5
 VALIDATION_CLIPS = 2

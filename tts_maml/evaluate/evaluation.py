@@ -52,7 +52,7 @@ import logging
 import math
 import os
 import tempfile
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -99,16 +99,20 @@ def speaker_interval(rows: Sequence[Dict[str, Any]], key: str) -> Dict[str, floa
     return mean_interval(means)
 
 
-def floor_and_ceiling(episodes: Sequence[Trial]) -> Dict[str, Dict[str, float]]:
-    """``{"ceiling": ..., "floor": ...}`` as :func:`speaker_interval`: a real query clip against
-    its own speaker's centroid, and against each other speaker's centroid (same seed)."""
+def floor_and_ceiling(episodes: Sequence[Trial], rivals: Optional[Sequence[Trial]] = None,
+                      unit: Callable[[Trial], Any] = lambda e: e.speaker) -> Dict[str, Dict[str, float]]:  # fmt: skip
+    """``{"ceiling": ..., "floor": ...}`` as :func:`speaker_interval` over ``unit(episode)`` (the
+    speaker; a voice of a clips folder takes its seeds): a real query clip against its own
+    speaker's centroid, and against the centroid of each other speaker of ``rivals`` (default:
+    ``episodes``) under the same seed."""
+    rivals = episodes if rivals is None else rivals
     ceiling, floor = [], []
     for e in episodes:
-        ceiling.append({"speaker": e.speaker, "v": float(np.mean([cosine(x, e.centroid) for x in e.real_embeddings]))})
-        others = [o for o in episodes if o.seed == e.seed and o.speaker != e.speaker]
+        ceiling.append({"speaker": unit(e), "v": float(np.mean([cosine(x, e.centroid) for x in e.real_embeddings]))})
+        others = [o for o in rivals if o.seed == e.seed and o.speaker != e.speaker]
         if others:
             v = np.mean([cosine(x, o.centroid) for o in others for x in e.real_embeddings])
-            floor.append({"speaker": e.speaker, "v": float(v)})
+            floor.append({"speaker": unit(e), "v": float(v)})
     return {"ceiling": speaker_interval(ceiling, "v"), "floor": speaker_interval(floor, "v")}
 
 
@@ -140,12 +144,8 @@ def voice_summary(rows: Sequence[Dict[str, Any]], name: str, steps: Sequence[int
     against its centroid) and floor (against the test speakers' centroids, same seed; NaN without)."""
     mine = [{**r, "speaker": f"{name}#{r['seed']}"} for r in rows if r["speaker"] == name]
     own = [e for e in voice_episodes if e.speaker == name]
-    ceiling = [{"speaker": e.seed, "v": float(np.mean([cosine(x, e.centroid) for x in e.real_embeddings]))} for e in own]
-    floor = [{"speaker": e.seed, "v": float(np.mean([cosine(x, t.centroid) for t in test_episodes if t.seed == e.seed
-                                                     for x in e.real_embeddings]))}
-             for e in own if any(t.seed == e.seed for t in test_episodes)]  # fmt: skip
     return {"summary": summarise(mine, steps), "no_clips": no_clips_summary(mine),
-            "ceiling": speaker_interval(ceiling, "v"), "floor": speaker_interval(floor, "v")}  # fmt: skip
+            **floor_and_ceiling(own, test_episodes, unit=lambda e: e.seed)}  # fmt: skip
 
 
 def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step: int = REFERENCE_STEP,
@@ -282,7 +282,8 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         rows += _baseline_rows(results, base, choice, baseline_model_path, test_episodes + voice_episodes, steps,
                                progress)  # fmt: skip
     results["runs"] = rows
-    tested = [r for r in rows if r["speaker"] in set(test)]
+    test_set = set(test)
+    tested = [r for r in rows if r["speaker"] in test_set]
     results["summary"] = summarise(tested, steps)
     results["no_clips"] = no_clips_summary(tested)
     results["steps_to_match"] = steps_to_match(results["summary"], steps, reference_step)

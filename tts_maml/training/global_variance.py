@@ -79,16 +79,15 @@ class GlobalVarianceGlowTTS(GlowTTS):
         """``(synthesised, real, mask)``, ``[B, C, T]`` each (``mask`` ``[B, 1, T]``): the mel that
         inference would give on the forward pass' alignment (prior means and log-scales of
         ``outputs``, noise at ``inference_noise_scale``, the inverse decoder), the real mel cut to
-        the same frames (Glow-TTS drops the frames past a multiple of ``num_squeeze``), their mask."""
+        the same frames (by ``GlowTTS.preprocess``, as the forward pass cuts it), their mask."""
+        real, lengths, frames, _ = self.preprocess(y.transpose(1, 2), y_lengths, y.size(1))
         y_mean = outputs["y_mean"].transpose(1, 2)
-        frames = y_mean.size(2)
-        lengths = torch.div(y_lengths, self.num_squeeze, rounding_mode="floor") * self.num_squeeze
         mask = torch.unsqueeze(sequence_mask(lengths, frames), 1).to(y_mean.dtype)
         noise = torch.randn_like(y_mean) * self.inference_noise_scale
         z = (y_mean + torch.exp(outputs["y_log_scale"].transpose(1, 2)) * noise) * mask
         g = self._get_speaker_conditioning(aux_input or {"d_vectors": None, "speaker_ids": None}, "emb_g")
         synthesised, _ = self.decoder(z, mask, g=g, reverse=True)
-        return synthesised, y.transpose(1, 2)[:, :, :frames], mask
+        return synthesised, real, mask
 
     def train_step(self, batch: Dict[str, Any], criterion: Any,
                    optimizer_idx: Optional[int] = None) -> Tuple[Any, Any]:  # fmt: skip

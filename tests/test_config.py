@@ -50,6 +50,7 @@ def test_every_field_is_documented():
         ("inner_lr", 0.0, "maml.inner_lr"),
         ("outer_grad_clip", -1.0, "maml.outer_grad_clip"),
         ("eval_inner_steps", -2, "maml.eval_inner_steps"),
+        ("global_variance_weight", -0.5, "maml.global_variance_weight"),
     ],
 )
 def test_invalid_values_name_the_field(field, value, message):

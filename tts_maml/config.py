@@ -77,6 +77,11 @@ MAML_CONFIG_DOC = """Meta-learning settings.
             mel L1 of the prior mean through the inverse flow and the waveform decoder (the path
             ``tts`` runs), where Coqui's mel term trains the posterior (autoencoder) path only.
             ``VitsBackbone.vctk_config`` sets 1.0. Defaults to 0.0.
+        global_variance_weight: Glow-TTS only. Weight of a global-variance term added to the task
+            loss, inner and outer: how much less each mel band varies over time on the synthesis
+            path (prior means, inference noise, inverse decoder) than in the real clip
+            (:mod:`tts_maml.global_variance`), against the over-smoothing that maximum
+            likelihood alone drifts to. Defaults to 0.0.
         train_discriminator: VITS only. If True, the discriminator trains in the outer loop: each
             meta-step it takes one step of Coqui's discriminator loss on the query clips against
             the adapted generator's output, and the query loss adds Coqui's adversarial and
@@ -123,6 +128,7 @@ class MamlConfig(Coqpit):
     meta_steps_per_epoch: int = field(default=100, metadata=_help("meta_steps_per_epoch"))
     train_discriminator: bool = field(default=False, metadata=_help("train_discriminator"))
     synthesis_loss_weight: float = field(default=0.0, metadata=_help("synthesis_loss_weight"))
+    global_variance_weight: float = field(default=0.0, metadata=_help("global_variance_weight"))
     voice_start: str = field(default="learned", metadata=_help("voice_start"))
     d_vector_projection: Optional[dict] = field(default=None, metadata=_help("d_vector_projection"))
 
@@ -136,7 +142,8 @@ class MamlConfig(Coqpit):
         for name in ("inner_lr", "meta_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"maml.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("inner_grad_clip", "outer_grad_clip", "first_order_warmup_steps", "held_out_tasks"):
+        for name in ("inner_grad_clip", "outer_grad_clip", "first_order_warmup_steps", "held_out_tasks",
+                     "synthesis_loss_weight", "global_variance_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"maml.{name} must be >= 0, got {getattr(self, name)}")
         if self.voice_start not in VOICE_STARTS:

@@ -24,7 +24,7 @@ from TTS.tts.utils.speakers import SpeakerManager
 from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus
 from tts_maml.corpus.samples import load_samples
 from tts_maml.speakers.d_vectors import prepare_d_vectors
-from tts_maml.training.global_variance import GlobalVarianceGlowTTS
+from tts_maml.global_variance import GlobalVarianceGlowTTS
 from tts_maml.training.pretraining import fine_tuning_config, pretrain_glow_tts_config
 from tts_maml.training.recipe import coqui_setup, output_folder, recipe_arguments
 

@@ -217,3 +217,24 @@ def test_vits_synthesis_path_term_trains_the_path_inference_runs(phoneme_cache, 
     grads = torch.autograd.grad(term, [params[n] for n in names], allow_unused=True)
     assert all(g is not None and g.abs().sum() > 0 for g in grads[:3])
     assert grads[3] is None or grads[3].abs().sum() == 0
+
+
+def test_glow_tts_global_variance_term_trains_the_synthesis_path_through_the_fast_weights(phoneme_cache, small_samples):
+    backbone, model, _, tasks = setup(GlowTTSBackbone, phoneme_cache, small_samples)
+    assert backbone.config.maml.global_variance_weight == 0.0
+    params = dict(model.named_parameters())
+    without = backbone.task_losses(model, params, tasks[0].support)
+    assert "gv_loss" not in without
+    backbone.config.maml.global_variance_weight = 0.5
+    with_term = backbone.task_losses(model, params, tasks[0].support)
+    term = with_term["gv_loss"]
+    assert torch.isfinite(term) and term > 0
+    assert torch.allclose(with_term["loss"], without["loss"] + 0.5 * term)
+    assert torch.equal(backbone.task_losses(model, params, tasks[0].support)["gv_loss"], term)  # seeded noise
+    # The term is computed on the tensors passed in (the inner loop's fast weights), not the module's,
+    # and its gradient reaches the inverse decoder and the prior means.
+    fast = dict(params, **{"decoder.flows.0.logs": params["decoder.flows.0.logs"] + 0.5})
+    assert not torch.equal(backbone.task_losses(model, fast, tasks[0].support)["gv_loss"], term)
+    names = ["decoder.flows.0.logs", "encoder.proj_m.weight"]
+    grads = torch.autograd.grad(term, [params[n] for n in names])
+    assert all(g.abs().sum() > 0 for g in grads)

@@ -1,12 +1,13 @@
 """Both phases on a tiny model: Coqui pre-training on d-vectors, conversion, meta-training, adaptation."""
 
+import math
 import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tts_maml.training.pretraining import pretrain_glow_tts_config
+from tts_maml.training.pretraining import fine_tuning_config, noam_rate, pretrain_glow_tts_config
 
 
 def test_cpu_preset_is_coqui_multi_speaker_training_on_d_vectors():
@@ -86,3 +87,19 @@ def test_pretrain_convert_meta_train_adapt(adapt_corpus, phoneme_cache, tmp_path
     assert F.cosine_similarity(slot, start, dim=0) > 0.95
     assert F.cosine_similarity(slot, start, dim=0) > F.cosine_similarity(slot, mean_voice, dim=0)
     assert result.val_losses and len(result.val_losses) == 3
+
+
+def test_fine_tuning_holds_the_rate_noam_had_reached():
+    from trainer.torch import NoamLR
+
+    config = pretrain_glow_tts_config("d.json")
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    scheduler = NoamLR(optimizer, warmup_steps=config.lr_scheduler_params["warmup_steps"])
+    for step in range(1, 1201):  # the rate of optimiser step `step`, then the scheduler's step after it
+        if step in (1, 2, 499, 500, 501, 1200):
+            assert noam_rate(config, step) == pytest.approx(scheduler.get_last_lr()[0], rel=1e-9), step
+        optimizer.step()
+        scheduler.step()
+    tuned = fine_tuning_config(config, 4500)
+    assert tuned.lr == pytest.approx(1e-3 * math.sqrt(500 / 4500))
+    assert tuned.lr_scheduler is None and tuned.data_dep_init_steps == 0

@@ -1,7 +1,8 @@
 """Glow-TTS (``TTS.tts.models.glow_tts.GlowTTS``) as a meta-learning backbone.
 
 Task loss: Coqui's ``GlowTTSLoss`` (maximum likelihood of the mel frames under the flow + duration
-loss) on the outputs of Coqui's ``GlowTTS.forward``. The ActNorm layers stay locked (no
+loss) on the outputs of Coqui's ``GlowTTS.forward``, plus ``maml.global_variance_weight`` times the
+global-variance term of the synthesis path (:mod:`tts_maml.global_variance`) when it is set. The ActNorm layers stay locked (no
 data-dependent initialisation: it would write into the parameters during a forward pass), and the
 vocoder is Coqui's own at synthesis time (HiFi-GAN when given, Griffin-Lim otherwise).
 
@@ -23,6 +24,7 @@ from TTS.tts.layers.losses import GlowTTSLoss
 from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlGlowTTSConfig
 from tts_maml.meta.parameter_selection import AdapterPreset
+from tts_maml.global_variance import GlobalVarianceForward
 
 # The voice-slot embedding and the layers that read it: every decoder flow's WaveNet conditioning
 # layer, and the duration predictor's first convolution (Coqui concatenates the speaker vector to its
@@ -136,14 +138,17 @@ class GlowTTSBackbone(Backbone):
         return self.to_device(model.format_batch(batch), next(model.parameters()).device)
 
     def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
-        """Coqui's Glow-TTS loss: MLE of the mel frames + duration loss."""
-        with self.seeded(batch):
-            outputs = functional_call(
-                model,
-                params,
-                (batch["text_input"], batch["text_lengths"], batch["mel_input"], batch["mel_lengths"]),
-                {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"]}},
-            )
+        """Coqui's Glow-TTS loss: MLE of the mel frames + duration loss (+ ``gv_loss`` weighted by
+        ``maml.global_variance_weight``, when it is set)."""
+        weight = self.config.maml.global_variance_weight
+        inputs = (batch["text_input"], batch["text_lengths"], batch["mel_input"], batch["mel_lengths"])
+        aux_input = {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"]}}
+        with self.seeded(batch):  # the seed also fixes the synthesis path's noise
+            if weight > 0:
+                named = {f"glow.{name}": tensor for name, tensor in params.items()}
+                outputs = functional_call(GlobalVarianceForward(model), named, inputs, aux_input)
+            else:
+                outputs = functional_call(model, params, inputs, aux_input)
         try:
             losses = self.criterion(
                 outputs["z"].float(),
@@ -161,5 +166,9 @@ class GlowTTSBackbone(Backbone):
             if "NaN loss" not in str(e):
                 raise
             nan = torch.tensor(float("nan"), device=batch["mel_input"].device)
-            return {"loss": nan, "log_mle": nan, "loss_dur": nan}
-        return {k: losses[k] for k in ("loss", "log_mle", "loss_dur")}
+            return {"loss": nan, "log_mle": nan, "loss_dur": nan} | ({"gv_loss": nan} if weight > 0 else {})
+        result = {k: losses[k] for k in ("loss", "log_mle", "loss_dur")}
+        if weight > 0:
+            result["gv_loss"] = outputs["gv_loss"]
+            result["loss"] = result["loss"] + weight * outputs["gv_loss"]
+        return result

@@ -1,4 +1,3 @@
 """Training runs in Coqui's Trainer: meta-training (MamlTrainerModel), the pre-training config,
-global-variance fine-tuning (GlobalVarianceGlowTTS), the conversion of a multi-speaker checkpoint
-into one voice slot, and what the recipes share.
+the conversion of a multi-speaker checkpoint into one voice slot, and what the recipes share.
 """

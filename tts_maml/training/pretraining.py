@@ -100,7 +100,7 @@ def noam_rate(config: GlowTTSConfig, step: int) -> float:
 
 def fine_tuning_config(config: GlowTTSConfig, step: int, **overrides: Any) -> GlowTTSConfig:
     """``config`` for training on from a pre-training checkpoint saved at ``step`` (global-variance
-    fine-tuning, :mod:`tts_maml.training.global_variance`): the learning rate of its last step
+    fine-tuning, :mod:`tts_maml.global_variance`): the learning rate of its last step
     (:func:`noam_rate`), held constant (a run restored with Coqui's ``restore_path`` counts its steps from 0
     again and would replay the warm-up up to ``config.lr``), and no data-dependent ActNorm
     initialisation (it would overwrite the trained layers on the first steps).

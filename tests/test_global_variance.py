@@ -1,4 +1,5 @@
-"""Global-variance fine-tuning: the loss, the Glow-TTS that trains with it, and its learning rate."""
+"""The global-variance term: the loss, the Glow-TTS that trains with it, and the forward pass that
+meta-learning's task loss calls."""
 
 import json
 import math
@@ -7,8 +8,8 @@ import pytest
 import torch
 from TTS.tts.models.glow_tts import GlowTTS
 
-from tts_maml.training.global_variance import GlobalVarianceGlowTTS, global_variance_loss
-from tts_maml.training.pretraining import fine_tuning_config, noam_rate, pretrain_glow_tts_config
+from tts_maml.global_variance import GlobalVarianceGlowTTS, global_variance_loss
+from tts_maml.training.pretraining import pretrain_glow_tts_config
 
 def test_the_loss_is_the_log_ratio_of_standard_deviations_over_unmasked_frames():
     real = torch.tensor([[[0.0, 2.0, 0.0, 2.0, 9.0, -9.0]], [[1.0, 3.0, 1.0, 3.0, 1.0, 3.0]]])
@@ -71,19 +72,3 @@ def test_no_term_outside_training_or_at_weight_zero(d_vector_file, tiny_glow_tts
                                            batch["mel_lengths"], aux_input={"d_vectors": batch["d_vectors"]})  # fmt: skip
     with pytest.raises(ValueError, match="weight must be >= 0"):
         _model(GlobalVarianceGlowTTS, d_vector_file, tiny_glow_tts, weight=-1.0)
-
-
-def test_fine_tuning_holds_the_rate_noam_had_reached():
-    from trainer.torch import NoamLR
-
-    config = pretrain_glow_tts_config("d.json")
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
-    scheduler = NoamLR(optimizer, warmup_steps=config.lr_scheduler_params["warmup_steps"])
-    for step in range(1, 1201):  # the rate of optimiser step `step`, then the scheduler's step after it
-        if step in (1, 2, 499, 500, 501, 1200):
-            assert noam_rate(config, step) == pytest.approx(scheduler.get_last_lr()[0], rel=1e-9), step
-        optimizer.step()
-        scheduler.step()
-    tuned = fine_tuning_config(config, 4500)
-    assert tuned.lr == pytest.approx(1e-3 * math.sqrt(500 / 4500))
-    assert tuned.lr_scheduler is None and tuned.data_dep_init_steps == 0

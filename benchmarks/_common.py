@@ -1,6 +1,7 @@
 """What the benchmarks share: the tiny model, a small corpus and prebuilt episode batches."""
 
 import os
+import socket
 import sys
 import tempfile
 
@@ -49,3 +50,10 @@ def table(header, rows):
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server or a rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

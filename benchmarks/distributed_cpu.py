@@ -22,22 +22,15 @@ import argparse
 import glob
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from _common import small_corpus, table
+from _common import free_port, small_corpus, table
 
 WORKER = "TTS_MAML_BENCH_WORKER"  # set for the training processes: where they write their timings
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cores():

@@ -27,7 +27,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,10 +37,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
-from _common import table  # noqa: E402  (puts the repository on sys.path)
+from _common import free_port, table  # noqa: E402  (puts the repository on sys.path)
 
 from tts_maml.adapt.voice_delta import Voice, apply_voice  # noqa: E402
 from tts_maml.backbones import VitsBackbone  # noqa: E402
+from tts_maml.demo.commands import console_script  # noqa: E402
 from tts_maml.files import atomic_save, atomic_write_text, sha256_file
 
 SENTENCE = "Hello there, how are you today?"
@@ -154,16 +154,9 @@ def switch_cost(paths, folder):
     table(["operation", "ms", "ratio to a switch"], [[k, f"{v * 1e3:.2f}", f"{v / switch:.0f}x"] for k, v in rows.items()])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def throughput(paths, folder, voices, requests, clients, rounds):
     port = free_port()
-    tts_maml = os.path.join(os.path.dirname(sys.executable), "tts-maml")
-    server = subprocess.Popen([tts_maml, "serve", "--base", paths["base"], "--config_path", paths["config"],
+    server = subprocess.Popen([console_script("tts-maml"), "serve", "--base", paths["base"], "--config_path", paths["config"],
                                "--voices", voices_folder(folder, voices), "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"

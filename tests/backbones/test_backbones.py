@@ -238,3 +238,19 @@ def test_glow_tts_global_variance_term_trains_the_synthesis_path_through_the_fas
     names = ["decoder.flows.0.logs", "encoder.proj_m.weight"]
     grads = torch.autograd.grad(term, [params[n] for n in names])
     assert all(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("backbone_cls, field, term", [(VitsBackbone, "synthesis_loss_weight", "loss_synthesis"),
+                                                       (GlowTTSBackbone, "global_variance_weight", "gv_loss")])  # fmt: skip
+def test_without_extra_terms_the_loss_is_coquis_own(backbone_cls, field, term, phoneme_cache, small_samples):
+    backbone, model, _, tasks = setup(backbone_cls, phoneme_cache, small_samples)
+    params = dict(model.named_parameters())
+    coqui = backbone.task_losses(model, params, tasks[0].support)["loss"]
+    setattr(backbone.config.maml, field, 1.0)
+    assert term in backbone.task_losses(model, params, tasks[0].support)
+    plain = backbone.task_losses(model, params, tasks[0].support, extra_terms=False)
+    assert term not in plain and torch.allclose(plain["loss"], coqui)
+    with torch.no_grad():  # how `tts-maml evaluate` scores a model: as if the weight were 0
+        without = backbone.evaluation_loss(model, extra_terms=False)(params, tasks[0].support)
+        setattr(backbone.config.maml, field, 0.0)
+        assert torch.allclose(without, backbone.evaluation_loss(model)(params, tasks[0].support))

@@ -224,23 +224,29 @@ class Backbone(abc.ABC):
 
     # -------------------------------------------------------------- losses
     @abc.abstractmethod
-    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
+    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch,
+                    extra_terms: bool = True) -> Dict[str, Tensor]:  # fmt: skip
         """The task loss terms of ``model`` run with ``params`` through ``functional_call``;
-        ``"loss"`` is their weighted sum (what the inner loop and the meta-loss use)."""
+        ``"loss"`` is their weighted sum (what the inner loop and the meta-loss use). With
+        ``extra_terms`` False, Coqui's own loss of the model only: the terms tts_maml adds
+        (``maml.synthesis_loss_weight``, ``maml.global_variance_weight``) are left out."""
 
     def task_loss(self, model: nn.Module):
         """``loss(params, batch)`` for :class:`tts_maml.meta.learner.MetaLearner` (support and inner loop)."""
         return lambda params, batch: self.task_losses(model, params, batch)["loss"]
 
-    def evaluation_loss(self, model: nn.Module, draws: int = 4):
+    def evaluation_loss(self, model: nn.Module, draws: int = 4, extra_terms: bool = True):
         """``loss(params, batch)`` for scoring (no gradient): the task loss averaged over ``draws``
         seeded random draws when the loss is stochastic, so that a held-out score does not hinge
-        on which waveform segments one draw picked."""
+        on which waveform segments one draw picked. ``extra_terms`` False: Coqui's own loss, the
+        same function for every model of the backbone whatever its ``maml`` weights (how
+        ``tts-maml evaluate`` compares two models)."""
         n = draws if self.stochastic_loss else 1
 
         def loss(params: Dict[str, Tensor], batch: Batch) -> Tensor:
             seed = batch.get("rng_seed", 0)
-            return sum(self.task_losses(model, params, {**batch, "rng_seed": seed + i})["loss"] for i in range(n)) / n
+            return sum(self.task_losses(model, params, {**batch, "rng_seed": seed + i}, extra_terms)["loss"]
+                       for i in range(n)) / n  # fmt: skip
 
         return loss
 

@@ -137,10 +137,11 @@ class GlowTTSBackbone(Backbone):
         """``BaseTTS.format_batch`` on the model's device."""
         return self.to_device(model.format_batch(batch), next(model.parameters()).device)
 
-    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
+    def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch,
+                    extra_terms: bool = True) -> Dict[str, Tensor]:  # fmt: skip
         """Coqui's Glow-TTS loss: MLE of the mel frames + duration loss (+ ``gv_loss`` weighted by
-        ``maml.global_variance_weight``, when it is set)."""
-        weight = self.config.maml.global_variance_weight
+        ``maml.global_variance_weight``, when it is set and ``extra_terms``)."""
+        weight = self.config.maml.global_variance_weight if extra_terms else 0.0
         inputs = (batch["text_input"], batch["text_lengths"], batch["mel_input"], batch["mel_lengths"])
         aux_input = {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"]}}
         with self.seeded(batch):  # the seed also fixes the synthesis path's noise

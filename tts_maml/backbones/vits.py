@@ -146,9 +146,11 @@ class VitsBackbone(Backbone):
             )
 
     def task_losses(
-        self, model: nn.Module, params: Dict[str, Tensor], batch: Batch, adversarial: bool = False
+        self, model: nn.Module, params: Dict[str, Tensor], batch: Batch, extra_terms: bool = True,
+        adversarial: bool = False,
     ) -> Dict[str, Tensor]:
-        """Coqui's VITS generator loss; without its adversarial terms unless ``adversarial``."""
+        """Coqui's VITS generator loss; without its adversarial terms unless ``adversarial``; plus
+        the synthesis-path term (``maml.synthesis_loss_weight``) unless ``extra_terms`` is False."""
         outputs = self._generate(model, params, batch)
         segment_size = model.spec_segment_size
         if model.args.encoder_sample_rate:
@@ -168,7 +170,7 @@ class VitsBackbone(Backbone):
         )
         keys = ("loss", "loss_mel", "loss_kl", "loss_duration") + (("loss_gen", "loss_feat") if adversarial else ())
         result = {k: losses[k] for k in keys}
-        weight = self.config.maml.synthesis_loss_weight
+        weight = self.config.maml.synthesis_loss_weight if extra_terms else 0.0
         if weight:
             result["loss_synthesis"] = self._synthesis_loss(model, params, batch, outputs, mel_slice)
             result["loss"] = result["loss"] + weight * result["loss_synthesis"]

@@ -25,7 +25,9 @@ The protocol:
   voice slot, the base that adaptation is judged against), on the query clips (sentences
   adaptation never saw):
   ``speaker_similarity`` (Resemblyzer cosine of the synthesised sentence to the centroid of the
-  speaker's real clips other than the query clips), ``query_loss`` (the task loss), ``mcd``
+  speaker's real clips other than the query clips), ``query_loss`` (Coqui's own loss of the backbone,
+  without the terms tts_maml may add to a model's task loss, so that both models are scored by the
+  same function), ``mcd``
   (mel-cepstral distortion with DTW against the real clip of the same sentence, dB), ``f0_rmse``
   / ``f0_mean_error`` (Hz, pYIN voicing). Beside them the **ceiling** (a real query clip against
   its own speaker's centroid) and the **floor** (a real query clip of speaker A against the centroid
@@ -352,7 +354,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines += _voice_lines(name, results["voices"][name], p)
     lines += ["", "*no clips*: the model as it is, before any clip is used (its own voice slot); step 0 is where "
               "adaptation starts (with `voice_start = \"d_vector\"` the slot already holds the support clips' "
-              "d-vector)."]
+              "d-vector). query_loss is Coqui's own loss of the backbone for every model (without the terms a "
+              "task loss may add, such as `maml.global_variance_weight`)."]
     lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
               "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]
     if test:

@@ -88,7 +88,8 @@ class Subject:
         self.model = self.loaded.to(device).model
         self.voice = self.model.speaker_manager.speaker_names[0]
         self.rate = int(self.loaded.config.audio.sample_rate)
-        self.loss = self.loaded.backbone.evaluation_loss(self.model)
+        # Coqui's own loss: the same function for every subject, whatever terms its task loss adds.
+        self.loss = self.loaded.backbone.evaluation_loss(self.model, extra_terms=False)
         self.params = {n: p.detach() for n, p in self.model.named_parameters()}
 
     def describe(self) -> Dict[str, Any]:

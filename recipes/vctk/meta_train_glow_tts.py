@@ -37,6 +37,9 @@ def main():
                                      run_name="meta_train_glow_tts", test_sentences=SENTENCES))  # fmt: skip
         config.maml.meta_steps_per_epoch = 60
         config.maml.inner_lr, config.maml.meta_lr = 0.1, 1e-4
+        # Keep the global-variance term of the pre-training's last epoch in the task loss (inner loop,
+        # query loss, adaptation): maximum likelihood alone pulls the mels back to the smooth mean.
+        config.maml.global_variance_weight = 1.0
     else:
         dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus())
         if args.size == "vctk":  # Coqui's VCTK recipe sizes, meant for a GPU

@@ -11,6 +11,7 @@ from TTS.tts.models.glow_tts import GlowTTS
 from tts_maml.global_variance import GlobalVarianceGlowTTS, global_variance_loss
 from tts_maml.training.pretraining import pretrain_glow_tts_config
 
+
 def test_the_loss_is_the_log_ratio_of_standard_deviations_over_unmasked_frames():
     real = torch.tensor([[[0.0, 2.0, 0.0, 2.0, 9.0, -9.0]], [[1.0, 3.0, 1.0, 3.0, 1.0, 3.0]]])
     mask = torch.tensor([[[1.0, 1, 1, 1, 0, 0]], [[1.0, 1, 1, 1, 1, 1]]])  # padding after 4 frames

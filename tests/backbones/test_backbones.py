@@ -198,17 +198,41 @@ def test_make_learner_is_the_meta_training_learner(backbone_cls):
     assert backbone.make_learner(model, ["emb_g.weight"]).adapted == ["emb_g.weight"]
 
 
+EXTRA_TERMS = [(VitsBackbone, "synthesis_loss_weight", "loss_synthesis"), (GlowTTSBackbone, "global_variance_weight", "gv_loss")]
+
+
+def _with_extra_term(backbone_cls, field, key, phoneme_cache, samples, weight=0.5):
+    """``(backbone, model, params, batch, term)``: the tiny model with ``maml.<field>`` at ``weight``,
+    and the term ``key`` of its task loss on a support batch."""
+    backbone, model, _, tasks = setup(backbone_cls, phoneme_cache, samples)
+    params = dict(model.named_parameters())
+    setattr(backbone.config.maml, field, weight)
+    return backbone, model, params, tasks[0].support, backbone.task_losses(model, params, tasks[0].support)[key]
+
+
+@pytest.mark.parametrize("backbone_cls, field, key", EXTRA_TERMS, ids=lambda v: getattr(v, "name", None))
+def test_an_extra_term_adds_its_weighted_value_and_extra_terms_false_leaves_it_out(backbone_cls, field, key,
+                                                                                  phoneme_cache, small_samples):  # fmt: skip
+    backbone, model, params, batch, term = _with_extra_term(backbone_cls, field, key, phoneme_cache, small_samples)
+    assert torch.isfinite(term) and term > 0
+    with_term = backbone.task_losses(model, params, batch)
+    setattr(backbone.config.maml, field, 0.0)  # the tiny configs' default
+    assert getattr(backbone_cls.tiny_config().maml, field) == 0.0
+    coqui = backbone.task_losses(model, params, batch)
+    assert key not in coqui
+    assert torch.allclose(with_term["loss"], coqui["loss"] + 0.5 * term)
+    setattr(backbone.config.maml, field, 1.0)
+    plain = backbone.task_losses(model, params, batch, extra_terms=False)
+    assert key not in plain and torch.allclose(plain["loss"], coqui["loss"])
+    with torch.no_grad():  # how `tts-maml evaluate` scores a model: as if the weight were 0
+        without = backbone.evaluation_loss(model, extra_terms=False)(params, batch)
+        setattr(backbone.config.maml, field, 0.0)
+        assert torch.allclose(without, backbone.evaluation_loss(model)(params, batch))
+
+
 def test_vits_synthesis_path_term_trains_the_path_inference_runs(phoneme_cache, small_samples):
     assert VitsBackbone.vctk_config().maml.synthesis_loss_weight == 1.0
-    backbone, model, _, tasks = setup(VitsBackbone, phoneme_cache, small_samples)
-    params = dict(model.named_parameters())
-    without = backbone.task_losses(model, params, tasks[0].support)
-    assert "loss_synthesis" not in without
-    backbone.config.maml.synthesis_loss_weight = 0.5
-    with_term = backbone.task_losses(model, params, tasks[0].support)
-    term = with_term["loss_synthesis"]
-    assert torch.isfinite(term) and term > 0
-    assert torch.allclose(with_term["loss"], without["loss"] + 0.5 * term)
+    _, _, params, _, term = _with_extra_term(*EXTRA_TERMS[0], phoneme_cache, small_samples)
     # The term reaches the inverse flow, the decoder and the voice slot, not the posterior encoder.
     # (A new VITS zero-initialises each coupling layer's `post` conv, so nothing before `post`
     # gets a gradient yet, in either path: probe `post` itself.)
@@ -220,37 +244,12 @@ def test_vits_synthesis_path_term_trains_the_path_inference_runs(phoneme_cache, 
 
 
 def test_glow_tts_global_variance_term_trains_the_synthesis_path_through_the_fast_weights(phoneme_cache, small_samples):
-    backbone, model, _, tasks = setup(GlowTTSBackbone, phoneme_cache, small_samples)
-    assert backbone.config.maml.global_variance_weight == 0.0
-    params = dict(model.named_parameters())
-    without = backbone.task_losses(model, params, tasks[0].support)
-    assert "gv_loss" not in without
-    backbone.config.maml.global_variance_weight = 0.5
-    with_term = backbone.task_losses(model, params, tasks[0].support)
-    term = with_term["gv_loss"]
-    assert torch.isfinite(term) and term > 0
-    assert torch.allclose(with_term["loss"], without["loss"] + 0.5 * term)
-    assert torch.equal(backbone.task_losses(model, params, tasks[0].support)["gv_loss"], term)  # seeded noise
+    backbone, model, params, batch, term = _with_extra_term(*EXTRA_TERMS[1], phoneme_cache, small_samples)
+    assert torch.equal(backbone.task_losses(model, params, batch)["gv_loss"], term)  # seeded noise
     # The term is computed on the tensors passed in (the inner loop's fast weights), not the module's,
     # and its gradient reaches the inverse decoder and the prior means.
     fast = dict(params, **{"decoder.flows.0.logs": params["decoder.flows.0.logs"] + 0.5})
-    assert not torch.equal(backbone.task_losses(model, fast, tasks[0].support)["gv_loss"], term)
+    assert not torch.equal(backbone.task_losses(model, fast, batch)["gv_loss"], term)
     names = ["decoder.flows.0.logs", "encoder.proj_m.weight"]
     grads = torch.autograd.grad(term, [params[n] for n in names])
     assert all(g.abs().sum() > 0 for g in grads)
-
-
-@pytest.mark.parametrize("backbone_cls, field, term", [(VitsBackbone, "synthesis_loss_weight", "loss_synthesis"),
-                                                       (GlowTTSBackbone, "global_variance_weight", "gv_loss")])  # fmt: skip
-def test_without_extra_terms_the_loss_is_coquis_own(backbone_cls, field, term, phoneme_cache, small_samples):
-    backbone, model, _, tasks = setup(backbone_cls, phoneme_cache, small_samples)
-    params = dict(model.named_parameters())
-    coqui = backbone.task_losses(model, params, tasks[0].support)["loss"]
-    setattr(backbone.config.maml, field, 1.0)
-    assert term in backbone.task_losses(model, params, tasks[0].support)
-    plain = backbone.task_losses(model, params, tasks[0].support, extra_terms=False)
-    assert term not in plain and torch.allclose(plain["loss"], coqui)
-    with torch.no_grad():  # how `tts-maml evaluate` scores a model: as if the weight were 0
-        without = backbone.evaluation_loss(model, extra_terms=False)(params, tasks[0].support)
-        setattr(backbone.config.maml, field, 0.0)
-        assert torch.allclose(without, backbone.evaluation_loss(model)(params, tasks[0].support))

@@ -2,9 +2,10 @@
 
 Task loss: Coqui's ``GlowTTSLoss`` (maximum likelihood of the mel frames under the flow + duration
 loss) on the outputs of Coqui's ``GlowTTS.forward``, plus ``maml.global_variance_weight`` times the
-global-variance term of the synthesis path (:mod:`tts_maml.global_variance`) when it is set. The ActNorm layers stay locked (no
-data-dependent initialisation: it would write into the parameters during a forward pass), and the
-vocoder is Coqui's own at synthesis time (HiFi-GAN when given, Griffin-Lim otherwise).
+global-variance term of the synthesis path (:mod:`tts_maml.global_variance`) when it is set. The
+ActNorm layers stay locked (no data-dependent initialisation: it would write into the parameters
+during a forward pass), and the vocoder is Coqui's own at synthesis time (HiFi-GAN when given,
+Griffin-Lim otherwise).
 
 Example:
     >>> from tts_maml.backbones.glow_tts import GlowTTSBackbone
@@ -23,8 +24,8 @@ from TTS.tts.layers.losses import GlowTTSLoss
 
 from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlGlowTTSConfig
-from tts_maml.meta.parameter_selection import AdapterPreset
 from tts_maml.global_variance import GlobalVarianceForward
+from tts_maml.meta.parameter_selection import AdapterPreset
 
 # The voice-slot embedding and the layers that read it: every decoder flow's WaveNet conditioning
 # layer, and the duration predictor's first convolution (Coqui concatenates the speaker vector to its

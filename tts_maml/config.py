@@ -39,6 +39,11 @@ MAML_CONFIG_DOC = """Meta-learning settings.
         inner_lr: inner-loop SGD learning rate (the initial value of the learned rates for
             ``metasgd``). Defaults to 0.01.
         meta_lr: learning rate of the outer (meta) optimiser. Defaults to 2e-4.
+        inner_lr_meta_lr: the outer optimiser's learning rate for the learned inner rates of
+            ``metasgd`` (their own Adam parameter group); None: ``meta_lr``. The rates start at
+            ``inner_lr`` (often 0.1) while ``meta_lr`` suits weights (often 1e-4): Adam moves a
+            tensor by about its learning rate per step, so with ``meta_lr`` the rates hardly move
+            in a few hundred meta-steps. Defaults to None.
         meta_batch_size: tasks per meta-step (over all ranks together). Defaults to 4.
         n_support: support clips per task. Defaults to 5.
         n_query: query clips per task, disjoint from the support clips. Defaults to 5.
@@ -111,6 +116,7 @@ class MamlConfig(Coqpit):
     inner_steps: int = field(default=3, metadata=_help("inner_steps"))
     inner_lr: float = field(default=0.01, metadata=_help("inner_lr"))
     meta_lr: float = field(default=2e-4, metadata=_help("meta_lr"))
+    inner_lr_meta_lr: Optional[float] = field(default=None, metadata=_help("inner_lr_meta_lr"))
     meta_batch_size: int = field(default=4, metadata=_help("meta_batch_size"))
     n_support: int = field(default=5, metadata=_help("n_support"))
     n_query: int = field(default=5, metadata=_help("n_query"))
@@ -150,6 +156,8 @@ class MamlConfig(Coqpit):
             raise ValueError(f"maml.voice_start: {self.voice_start!r} is not one of {', '.join(VOICE_STARTS)}")
         if self.voice_start == "d_vector" and not self.d_vector_projection:
             raise ValueError("maml.voice_start is 'd_vector' but maml.d_vector_projection is empty")
+        if self.inner_lr_meta_lr is not None and not self.inner_lr_meta_lr > 0:
+            raise ValueError(f"maml.inner_lr_meta_lr must be > 0 or None, got {self.inner_lr_meta_lr}")
         if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
             raise ValueError(f"maml.eval_inner_steps must be >= 0, got {self.eval_inner_steps}")
 

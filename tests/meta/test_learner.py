@@ -7,7 +7,7 @@ from toy_tasks import ADAPTED, BASE, make_loss, make_model, task_samples, to_tas
 
 from tts_maml.config import MamlConfig
 from tts_maml.meta.episodes import EpisodeSampler
-from tts_maml.meta.learner import MetaLearner, TaskBatch
+from tts_maml.meta.learner import INNER_LRS_GROUP, MetaLearner, TaskBatch
 
 LR = 0.1
 
@@ -287,6 +287,16 @@ def test_a_task_starts_its_voice_tensor_from_its_support_set_and_no_meta_gradien
     grads = grads_of(model)
     assert "2.bias" not in grads or torch.count_nonzero(grads["2.bias"]) == 0
     assert all(torch.count_nonzero(grads[n]) > 0 for n in BASE + ["2.weight"])
+
+
+def test_parameter_groups_give_the_learned_rates_their_own_rate():
+    model, ml = learner("maml")
+    assert [g["params"] for g in ml.parameter_groups()] == [ml.trainable_parameters()]
+    model, ml = learner("metasgd", inner_lr_meta_lr=0.05)
+    weights, rates = ml.parameter_groups()
+    assert weights["params"] + rates["params"] == ml.trainable_parameters() and "lr" not in weights
+    assert rates["name"] == INNER_LRS_GROUP and rates["lr"] == 0.05
+    assert "lr" not in learner("metasgd")[1].parameter_groups()[1]  # None: the optimiser's own rate
 
 
 def test_metasgd_rates_below_zero_are_used_as_zero():

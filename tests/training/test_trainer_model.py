@@ -12,6 +12,7 @@ from trainer import TrainerArgs
 
 from tts_maml.backbones import GlowTTSBackbone, VitsBackbone
 from tts_maml.checkpoint import CHECKPOINT_KEY, ENTRY_VERSION, MamlEntry
+from tts_maml.meta.learner import INNER_LRS_GROUP
 from tts_maml.training.trainer_model import MamlTrainer, MamlTrainerModel
 
 torch.set_num_threads(2)
@@ -293,6 +294,27 @@ def test_restore_with_a_config_that_does_not_fit_is_refused(tmp_path, phoneme_ca
     with pytest.raises(ValueError, match="best_model.pth: tensor 'text_encoder.emb.weight' has shape"):
         MamlTrainer(args, other, other.output_path, model=MamlTrainerModel(other), train_samples=samples[0],
                     eval_samples=samples[1], parse_command_line_args=False)  # fmt: skip
+
+
+def test_learned_inner_rates_have_their_own_outer_rate(tmp_path, phoneme_cache, samples):
+    config = tiny_config(VitsBackbone, tmp_path, phoneme_cache, algorithm="metasgd")
+    config.maml.inner_lr_meta_lr = 0.05
+    trainer, model = run(config, *samples)
+    groups = trainer.optimizer[0].param_groups
+    assert [g.get("name") for g in groups] == [None, INNER_LRS_GROUP]
+    assert groups[0]["lr"] == config.maml.meta_lr and groups[1]["lr"] == 0.05
+    # Adam moves a tensor by about its rate per step: 2 meta-steps move the rates well past what
+    # meta_lr (2e-4) could, and by at most 2 x 0.05
+    moved = torch.cat([r.detach() for r in model.learner.inner_lrs.as_dict().values()]) - config.maml.inner_lr
+    assert 2 * config.maml.meta_lr < moved.abs().max() <= 0.1 * 1.01
+    # a run restored from it (not continued): Coqui resets every group to get_lr(); the rates keep theirs
+    args = TrainerArgs()
+    args.restore_path = os.path.join(trainer.output_path, "best_model.pth")
+    other = tiny_config(VitsBackbone, tmp_path / "b", phoneme_cache, algorithm="metasgd")
+    other.maml.inner_lr_meta_lr = 0.05
+    restored = MamlTrainer(args, other, other.output_path, model=MamlTrainerModel(other), train_samples=samples[0],
+                           eval_samples=samples[1], parse_command_line_args=False)  # fmt: skip
+    assert [g["lr"] for g in restored.optimizer[0].param_groups] == [other.maml.meta_lr, 0.05]
 
 
 def test_checkpoints_are_written_atomically(tmp_path, phoneme_cache, samples):

@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 # loss(params, batch): the task loss of the model run with `params` ({name: tensor} for every
 # parameter and buffer) through torch.func.functional_call.
 TaskLoss = Callable[[Dict[str, Tensor], Any], Tensor]
+# The name of the optimiser parameter group that holds Meta-SGD's learned inner rates.
+INNER_LRS_GROUP = "inner_lrs"
 
 
 @dataclass
@@ -209,6 +211,21 @@ class MetaLearner:
         params = self._params()
         extra = list(self.inner_lrs.parameters()) if self.inner_lrs is not None else []
         return [params[n] for n in self.meta_parameters] + extra
+
+    def parameter_groups(self) -> List[Dict[str, Any]]:
+        """:meth:`trainable_parameters` as optimiser parameter groups: the meta-parameters at the
+        optimiser's learning rate, and (Meta-SGD) the learned inner rates in a group of their own,
+        named ``"inner_lrs"``, at ``inner_lr_meta_lr`` when it is set:
+        ``torch.optim.Adam(learner.parameter_groups(), lr=config.meta_lr)``.
+        """
+        params = self._params()
+        groups: List[Dict[str, Any]] = [{"params": [params[n] for n in self.meta_parameters]}]
+        if self.inner_lrs is not None:
+            rates: Dict[str, Any] = {"params": list(self.inner_lrs.parameters()), "name": INNER_LRS_GROUP}
+            if self.config.inner_lr_meta_lr is not None:
+                rates["lr"] = self.config.inner_lr_meta_lr
+            groups.append(rates)
+        return groups
 
     def inner_lr_values(self) -> Dict[str, List[float]]:
         """The learned inner learning rates (Meta-SGD), for logs; empty for other algorithms."""

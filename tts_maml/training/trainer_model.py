@@ -63,7 +63,7 @@ from tts_maml.meta.distributed import (
     share_cores,
 )
 from tts_maml.meta.episodes import Episode, EpisodeSampler
-from tts_maml.meta.learner import TaskBatch
+from tts_maml.meta.learner import INNER_LRS_GROUP, TaskBatch
 
 logger = logging.getLogger(__name__)
 
@@ -366,9 +366,10 @@ class MamlTrainerModel(TrainerModel):
 
     # ------------------------------------------------------------------ optimisers
     def get_optimizer(self) -> List[torch.optim.Optimizer]:
-        """Adam with ``maml.meta_lr`` over the meta-parameters (and learned inner LRs); with
-        ``maml.train_discriminator``, Coqui's discriminator optimiser as the second one."""
-        optimizers = [torch.optim.Adam(self.learner.trainable_parameters(), lr=self.config.maml.meta_lr)]
+        """Adam with ``maml.meta_lr`` over the meta-parameters (and the learned inner LRs, at
+        ``maml.inner_lr_meta_lr`` when set); with ``maml.train_discriminator``, Coqui's
+        discriminator optimiser as the second one."""
+        optimizers = [torch.optim.Adam(self.learner.parameter_groups(), lr=self.config.maml.meta_lr)]
         if self.config.maml.train_discriminator:
             from trainer.trainer_utils import get_optimizer
 
@@ -508,6 +509,17 @@ class MamlTrainer(Trainer):
             for old in glob.glob(os.path.join(self.output_path, "best_model_*.pth")):
                 if os.path.basename(old) != os.path.basename(path):
                     os.remove(old)
+
+    def reset_lr(self) -> None:
+        """Coqui's reset (every group of optimiser i at ``get_lr()[i]``), then the learned inner
+        rates' group back at ``maml.inner_lr_meta_lr`` when it is set."""
+        super().reset_lr()
+        rates_lr = getattr(getattr(self.config, "maml", None), "inner_lr_meta_lr", None)
+        if rates_lr is None:
+            return
+        for group in self.optimizer[0].param_groups:
+            if group.get("name") == INNER_LRS_GROUP:
+                group["lr"] = rates_lr
 
     def restore_model(self) -> None:
         """``Trainer.restore_model`` plus the ``"maml"`` entry (learned inner LRs, sampler check).

@@ -317,6 +317,22 @@ def test_learned_inner_rates_have_their_own_outer_rate(tmp_path, phoneme_cache, 
     assert [g["lr"] for g in restored.optimizer[0].param_groups] == [other.maml.meta_lr, 0.05]
 
 
+def test_command_line_overrides_reach_the_learner(tmp_path, phoneme_cache, samples, monkeypatch):
+    # Coqui's Trainer applies --coqpit.* to the config after the model is built (as a recipe builds it)
+    config = tiny_config(GlowTTSBackbone, tmp_path, phoneme_cache)
+    model = MamlTrainerModel(config)
+    assert model.learner.inner_lrs is None and config.maml.adapter_preset != "decoder_norms"
+    before = list(model.adapted)
+    monkeypatch.setattr(sys, "argv", ["recipe", "--coqpit.maml.algorithm", "metasgd",
+                                      "--coqpit.maml.adapter_preset", "decoder_norms"])  # fmt: skip
+    trainer = MamlTrainer(TrainerArgs(), config, config.output_path, model=model, train_samples=samples[0],
+                          eval_samples=samples[1])  # fmt: skip
+    assert model.learner.config.algorithm == "metasgd" and model.learner.inner_lrs is not None
+    assert config.maml.adapter_preset == "decoder_norms"
+    assert model.adapted == GlowTTSBackbone(config).adapter_names(model.model) != before
+    assert trainer.optimizer[0].param_groups[-1]["params"] == list(model.learner.inner_lrs.parameters())
+
+
 def test_checkpoints_are_written_atomically(tmp_path, phoneme_cache, samples):
     config = tiny_config(VitsBackbone, tmp_path, phoneme_cache)
     trainer, _ = run(config, *samples)

@@ -124,15 +124,27 @@ class MamlTrainerModel(TrainerModel):
         self.model = model if model is not None else self.backbone.build_model()
         if config.maml.train_discriminator and not self.backbone.supports_discriminator:
             raise ValueError(f"maml.train_discriminator: the {self.backbone.name} backbone has no discriminator")
-        self.adapted = self.backbone.adapter_names(self.model)
-        self.learner = self.backbone.make_learner(self.model, self.adapted)
-        # A submodule, so that .cuda() / .to() move the learned rates with the model.
-        self.inner_lrs = self.learner.inner_lrs
+        self.apply_config()
         self.train_sampler: Optional[EpisodeSampler] = None
         self.eval_episodes: List[Episode] = []
         self._saved_sampler_state: Optional[Dict[str, Any]] = None
         self.meta_steps_done = 0
         self.epoch_steps: Optional[range] = None  # set by on_train_epoch_start
+
+    def apply_config(self) -> None:
+        """(Re)build what the ``maml`` section decides, the adapted tensors and the learner, from
+        ``self.config`` as it is now.
+
+        Coqui's Trainer applies ``--coqpit.*`` overrides and a continued run's config.json to the
+        config object *after* the model is built; :meth:`get_optimizer`, which the Trainer calls
+        next, calls this first, so that ``--coqpit.maml.algorithm metasgd`` or
+        ``--coqpit.maml.adapter_preset`` take effect rather than being written to config.json only.
+        """
+        self.config.maml.check_values()
+        self.adapted = self.backbone.adapter_names(self.model)
+        self.learner = self.backbone.make_learner(self.model, self.adapted)
+        # A submodule, so that .cuda() / .to() move the learned rates with the model.
+        self.inner_lrs = self.learner.inner_lrs
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
@@ -368,7 +380,9 @@ class MamlTrainerModel(TrainerModel):
     def get_optimizer(self) -> List[torch.optim.Optimizer]:
         """Adam with ``maml.meta_lr`` over the meta-parameters (and the learned inner LRs, at
         ``maml.inner_lr_meta_lr`` when set); with ``maml.train_discriminator``, Coqui's
-        discriminator optimiser as the second one."""
+        discriminator optimiser as the second one. The learner is rebuilt first from the final
+        config (:meth:`apply_config`)."""
+        self.apply_config()
         optimizers = [torch.optim.Adam(self.learner.parameter_groups(), lr=self.config.maml.meta_lr)]
         if self.config.maml.train_discriminator:
             from trainer.trainer_utils import get_optimizer

@@ -1,0 +1,127 @@
+"""Does adaptation fall short on new speakers because they are new? Seen against unseen speakers.
+
+Runs ``tts-maml evaluate``'s protocol (5 support clips, 3 unseen sentences, ``--seeds`` seeds, the
+listed steps) on two sets of voices given as clips folders (``--voice``), so that both go through
+the same clip intake:
+
+- *seen*: ``--speakers`` training speakers of the corpus (drawn with ``--seed``, as
+  ``benchmarks/base_speaks.py`` draws them), which pre-training and meta-training both saw;
+- *unseen*: the corpus's test speakers (``tts_maml.corpus.speaker_split.split_dev_test``).
+
+If the seen speakers score well above the unseen ones, more (or more varied) training speakers are
+the lever; if they score alike, the limit is the acoustic model and vocoder themselves.
+
+    python benchmarks/seen_unseen.py --model_path tts_maml/models/glow_tts_dvector_meta/model.pth \\
+        --config_path tts_maml/models/glow_tts_dvector_meta/config.json \\
+        --corpus ~/.cache/tts_maml/corpus-240x20-h16-s0 --out seen_unseen     # about 15 min on 2 cores
+
+Writes ``OUT/voices/{seen,unseen}/<speaker>/`` (links to the corpus clips and transcripts), the two
+``evaluate`` reports ``OUT/{seen,unseen}/`` and ``OUT/seen_unseen.md``: the mean over speakers of
+each speaker's mean over seeds, with a 95% Student t-interval over speakers.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+
+from scipy import stats
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tts_maml.corpus.build import HELD_OUT_DIR  # noqa: E402
+from tts_maml.corpus.speaker_split import split_dev_test  # noqa: E402
+from tts_maml.demo.commands import console_script, run_logged  # noqa: E402
+
+WAVS, TEXTS = "wav48_silence_trimmed", "txt"
+METRICS = ("speaker_similarity", "mcd")
+
+
+def voice_folder(corpus: str, speaker: str, out: str) -> str:
+    """``out/<speaker>/``: a link per clip (``sp000_001.flac``) and per transcript (``sp000_001.txt``)."""
+    folder = os.path.join(out, speaker)
+    os.makedirs(folder, exist_ok=True)
+    for name in sorted(os.listdir(os.path.join(corpus, WAVS, speaker))):
+        if not name.endswith("_mic1.flac"):
+            continue
+        stem = name[: -len("_mic1.flac")]
+        for source, target in ((os.path.join(corpus, WAVS, speaker, name), stem + ".flac"),
+                               (os.path.join(corpus, TEXTS, speaker, stem + ".txt"), stem + ".txt")):  # fmt: skip
+            link = os.path.join(folder, target)
+            if not os.path.lexists(link):
+                os.symlink(os.path.abspath(source), link)
+    return folder
+
+
+def interval(values):
+    mean = statistics.mean(values)
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return f"{mean:.3f} [{mean - half:.3f}, {mean + half:.3f}]"
+
+
+def rows(results_path: str):
+    """``{metric: {"no clips" | step: interval over the voices}}`` of one ``evaluate`` run."""
+    with open(results_path, encoding="utf-8") as f:
+        results = json.load(f)
+    voices = results["voices"].values()
+    table = {}
+    for metric in METRICS + ("ceiling",):
+        if metric == "ceiling":
+            table[metric] = {"": interval([v["ceiling"]["mean"] for v in voices])}
+            continue
+        table[metric] = {"no clips": interval([v["no_clips"]["meta"][metric]["mean"] for v in voices])}
+        for i, step in enumerate(results["protocol"]["steps"]):
+            table[metric][step] = interval([v["summary"]["meta"][metric]["mean"][i] for v in voices])
+    return table
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model_path", required=True)
+    parser.add_argument("--config_path", required=True)
+    parser.add_argument("--corpus", required=True, help="a built-in offline corpus (with a held_out/ folder)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--speakers", type=int, default=8, help="training speakers drawn (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training-speaker draw")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", default="0,5,20")
+    args = parser.parse_args()
+
+    corpus = os.path.expanduser(args.corpus)
+    held_out = os.path.join(corpus, HELD_OUT_DIR)
+    seen = sorted(random.Random(args.seed).sample(sorted(os.listdir(os.path.join(corpus, WAVS))), args.speakers))
+    unseen = split_dev_test(sorted(os.listdir(os.path.join(held_out, WAVS))))[1]
+    os.makedirs(args.out, exist_ok=True)
+    log = os.path.join(args.out, "evaluate.log")
+    tables = {}
+    for name, source, speakers in (("seen", corpus, seen), ("unseen", held_out, unseen)):
+        folders = [voice_folder(source, s, os.path.join(args.out, "voices", name)) for s in speakers]
+        report = os.path.join(args.out, name)
+        cmd = [console_script("tts-maml"), "evaluate", "--model_path", args.model_path, "--config_path",
+               args.config_path, "--seeds", str(args.seeds), "--steps", args.steps, "--out", report]  # fmt: skip
+        for folder in folders:
+            cmd += ["--voice", folder]
+        seconds = run_logged(cmd, log)
+        print(f"{name}: {', '.join(speakers)} ({seconds / 60:.1f} min)", flush=True)
+        tables[name] = rows(os.path.join(report, "results.json"))
+
+    lines = [f"# Seen against unseen speakers: {args.model_path}", "",
+             f"seen: {', '.join(seen)}; unseen: {', '.join(unseen)}; {args.seeds} seeds; "
+             "mean over speakers [95% interval]", ""]  # fmt: skip
+    for metric in METRICS:
+        lines += [f"| step | {metric}, seen | {metric}, unseen |", "|---:|---|---|"]
+        lines += [f"| {step} | {tables['seen'][metric][step]} | {tables['unseen'][metric][step]} |"
+                  for step in tables["seen"][metric]]  # fmt: skip
+        lines.append("")
+    lines.append(f"ceiling (real clips): seen {tables['seen']['ceiling']['']}, unseen {tables['unseen']['ceiling']['']}")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(args.out, "seen_unseen.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -331,6 +331,9 @@ def test_command_line_overrides_reach_the_learner(tmp_path, phoneme_cache, sampl
     assert config.maml.adapter_preset == "decoder_norms"
     assert model.adapted == GlowTTSBackbone(config).adapter_names(model.model) != before
     assert trainer.optimizer[0].param_groups[-1]["params"] == list(model.learner.inner_lrs.parameters())
+    learner = model.learner  # nothing changed since: the same learner, so a wrapped meta_step stays
+    model.get_optimizer()
+    assert model.learner is learner
 
 
 def test_checkpoints_are_written_atomically(tmp_path, phoneme_cache, samples):

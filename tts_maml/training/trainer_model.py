@@ -139,12 +139,20 @@ class MamlTrainerModel(TrainerModel):
         config object *after* the model is built; :meth:`get_optimizer`, which the Trainer calls
         next, calls this first, so that ``--coqpit.maml.algorithm metasgd`` or
         ``--coqpit.maml.adapter_preset`` take effect rather than being written to config.json only.
+        The learner is kept (the same object, its learned rates untouched) when the selection, the
+        algorithm, ``inner_steps`` and ``inner_lr`` are what it was built with.
         """
-        self.config.maml.check_values()
-        self.adapted = self.backbone.adapter_names(self.model)
+        maml = self.config.maml
+        maml.check_values()
+        adapted = self.backbone.adapter_names(self.model)
+        built_for = (tuple(adapted), maml.algorithm, maml.inner_steps, maml.inner_lr)
+        if getattr(self, "_learner_built_for", None) == built_for:
+            return
+        self.adapted = adapted
         self.learner = self.backbone.make_learner(self.model, self.adapted)
         # A submodule, so that .cuda() / .to() move the learned rates with the model.
         self.inner_lrs = self.learner.inner_lrs
+        self._learner_built_for = built_for
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
@@ -381,7 +389,7 @@ class MamlTrainerModel(TrainerModel):
         """Adam with ``maml.meta_lr`` over the meta-parameters (and the learned inner LRs, at
         ``maml.inner_lr_meta_lr`` when set); with ``maml.train_discriminator``, Coqui's
         discriminator optimiser as the second one. The learner is rebuilt first from the final
-        config (:meth:`apply_config`)."""
+        config when it changed (:meth:`apply_config`)."""
         self.apply_config()
         optimizers = [torch.optim.Adam(self.learner.parameter_groups(), lr=self.config.maml.meta_lr)]
         if self.config.maml.train_discriminator:

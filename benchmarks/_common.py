@@ -1,6 +1,7 @@
 """What the benchmarks share: the tiny model, a small corpus and prebuilt episode batches."""
 
 import os
+import random
 import socket
 import sys
 import tempfile
@@ -13,6 +14,13 @@ from tts_maml.backbones import VitsBackbone  # noqa: E402
 from tts_maml.corpus.build import build_corpus  # noqa: E402
 from tts_maml.meta.episodes import EpisodeSampler  # noqa: E402
 from tts_maml.meta.learner import TaskBatch  # noqa: E402
+
+
+def training_speakers(corpus, n, seed=0):
+    """``n`` of an offline corpus's training speakers (its speaker folders), drawn with ``seed``, sorted."""
+    from tts_maml.corpus.build import WAV_DIR
+
+    return sorted(random.Random(seed).sample(sorted(os.listdir(os.path.join(corpus, WAV_DIR))), n))
 
 
 def small_corpus(folder=None):

@@ -32,11 +32,11 @@ Writes a JSON and a markdown table, and a spectrogram PNG of one synthesised cli
 import argparse
 import json
 import os
-import random
 
 import numpy as np
 import soundfile as sf
 import torch
+from _common import training_speakers
 
 
 def mean_ci(values):
@@ -65,7 +65,7 @@ def main() -> None:
 
     from TTS.utils.synthesizer import Synthesizer
 
-    from tts_maml.corpus.build import read_clips_metadata
+    from tts_maml.corpus.build import WAV_DIR, read_clips_metadata
     from tts_maml.demo.spectrograms import plot_spectrograms
     from tts_maml.evaluate.metrics import mel_cepstral_distortion
     from tts_maml.speakers.similarity import cosine, embed_file
@@ -90,8 +90,8 @@ def main() -> None:
 
     ap.inv_melspectrogram = post_filtered
     corpus = config["datasets"][0]["path"]
-    wav_root = os.path.join(corpus, "wav48_silence_trimmed")
-    speakers = sorted(random.Random(args.seed).sample(sorted(os.listdir(wav_root)), args.speakers))
+    wav_root = os.path.join(corpus, WAV_DIR)
+    speakers = training_speakers(corpus, args.speakers, args.seed)
     first_clip = {o: os.path.join(wav_root, o, sorted(f for f in os.listdir(os.path.join(wav_root, o))
                                                    if f.endswith(".flac"))[0]) for o in speakers}  # fmt: skip
     first_embedding = {o: embed_file(path) for o, path in first_clip.items()}

@@ -4,8 +4,8 @@ Runs ``tts-maml evaluate``'s protocol (5 support clips, 3 unseen sentences, ``--
 listed steps) on two sets of voices given as clips folders (``--voice``), so that both go through
 the same clip intake:
 
-- *seen*: ``--speakers`` training speakers of the corpus (drawn with ``--seed``, as
-  ``benchmarks/base_speaks.py`` draws them), which pre-training and meta-training both saw;
+- *seen*: ``--speakers`` training speakers of the corpus (drawn with ``--seed`` by
+  ``_common.training_speakers``, as ``benchmarks/base_speaks.py`` draws them), which pre-training and meta-training both saw;
 - *unseen*: the corpus's test speakers (``tts_maml.corpus.speaker_split.split_dev_test``).
 
 If the seen speakers score well above the unseen ones, more (or more varied) training speakers are
@@ -22,21 +22,15 @@ each speaker's mean over seeds, with a 95% Student t-interval over speakers.
 
 import argparse
 import json
-import math
 import os
-import random
-import statistics
-import sys
 
-from scipy import stats
+from _common import training_speakers
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tts_maml.corpus.build import HELD_OUT_DIR, TXT_DIR, WAV_DIR
+from tts_maml.corpus.speaker_split import split_dev_test
+from tts_maml.demo.commands import console_script, run_logged
+from tts_maml.evaluate.evaluation import mean_interval
 
-from tts_maml.corpus.build import HELD_OUT_DIR  # noqa: E402
-from tts_maml.corpus.speaker_split import split_dev_test  # noqa: E402
-from tts_maml.demo.commands import console_script, run_logged  # noqa: E402
-
-WAVS, TEXTS = "wav48_silence_trimmed", "txt"
 METRICS = ("speaker_similarity", "mcd")
 
 
@@ -44,12 +38,12 @@ def voice_folder(corpus: str, speaker: str, out: str) -> str:
     """``out/<speaker>/``: a link per clip (``sp000_001.flac``) and per transcript (``sp000_001.txt``)."""
     folder = os.path.join(out, speaker)
     os.makedirs(folder, exist_ok=True)
-    for name in sorted(os.listdir(os.path.join(corpus, WAVS, speaker))):
+    for name in sorted(os.listdir(os.path.join(corpus, WAV_DIR, speaker))):
         if not name.endswith("_mic1.flac"):
             continue
         stem = name[: -len("_mic1.flac")]
-        for source, target in ((os.path.join(corpus, WAVS, speaker, name), stem + ".flac"),
-                               (os.path.join(corpus, TEXTS, speaker, stem + ".txt"), stem + ".txt")):  # fmt: skip
+        for source, target in ((os.path.join(corpus, WAV_DIR, speaker, name), stem + ".flac"),
+                               (os.path.join(corpus, TXT_DIR, speaker, stem + ".txt"), stem + ".txt")):  # fmt: skip
             link = os.path.join(folder, target)
             if not os.path.lexists(link):
                 os.symlink(os.path.abspath(source), link)
@@ -57,21 +51,19 @@ def voice_folder(corpus: str, speaker: str, out: str) -> str:
 
 
 def interval(values):
-    mean = statistics.mean(values)
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return f"{mean:.3f} [{mean - half:.3f}, {mean + half:.3f}]"
+    """``mean [low, high]`` of :func:`tts_maml.evaluate.evaluation.mean_interval` (95%)."""
+    i = mean_interval(values)
+    return f"{i['mean']:.3f} [{i['low']:.3f}, {i['high']:.3f}]"
 
 
 def rows(results_path: str):
-    """``{metric: {"no clips" | step: interval over the voices}}`` of one ``evaluate`` run."""
+    """``{metric: {"no clips" | step: interval over the voices}, "ceiling": interval}`` of one
+    ``evaluate`` run."""
     with open(results_path, encoding="utf-8") as f:
         results = json.load(f)
     voices = results["voices"].values()
-    table = {}
-    for metric in METRICS + ("ceiling",):
-        if metric == "ceiling":
-            table[metric] = {"": interval([v["ceiling"]["mean"] for v in voices])}
-            continue
+    table = {"ceiling": interval([v["ceiling"]["mean"] for v in voices])}
+    for metric in METRICS:
         table[metric] = {"no clips": interval([v["no_clips"]["meta"][metric]["mean"] for v in voices])}
         for i, step in enumerate(results["protocol"]["steps"]):
             table[metric][step] = interval([v["summary"]["meta"][metric]["mean"][i] for v in voices])
@@ -92,8 +84,8 @@ def main():
 
     corpus = os.path.expanduser(args.corpus)
     held_out = os.path.join(corpus, HELD_OUT_DIR)
-    seen = sorted(random.Random(args.seed).sample(sorted(os.listdir(os.path.join(corpus, WAVS))), args.speakers))
-    unseen = split_dev_test(sorted(os.listdir(os.path.join(held_out, WAVS))))[1]
+    seen = training_speakers(corpus, args.speakers, args.seed)
+    unseen = split_dev_test(sorted(os.listdir(os.path.join(held_out, WAV_DIR))))[1]
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "evaluate.log")
     tables = {}
@@ -116,7 +108,7 @@ def main():
         lines += [f"| {step} | {tables['seen'][metric][step]} | {tables['unseen'][metric][step]} |"
                   for step in tables["seen"][metric]]  # fmt: skip
         lines.append("")
-    lines.append(f"ceiling (real clips): seen {tables['seen']['ceiling']['']}, unseen {tables['unseen']['ceiling']['']}")
+    lines.append(f"ceiling (real clips): seen {tables['seen']['ceiling']}, unseen {tables['unseen']['ceiling']}")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "seen_unseen.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -536,12 +536,9 @@ class MamlTrainer(Trainer):
         """Coqui's reset (every group of optimiser i at ``get_lr()[i]``), then the learned inner
         rates' group back at ``maml.inner_lr_meta_lr`` when it is set."""
         super().reset_lr()
-        rates_lr = getattr(getattr(self.config, "maml", None), "inner_lr_meta_lr", None)
-        if rates_lr is None:
-            return
         for group in self.optimizer[0].param_groups:
-            if group.get("name") == INNER_LRS_GROUP:
-                group["lr"] = rates_lr
+            if group.get("name") == INNER_LRS_GROUP and self.config.maml.inner_lr_meta_lr is not None:
+                group["lr"] = self.config.maml.inner_lr_meta_lr
 
     def restore_model(self) -> None:
         """``Trainer.restore_model`` plus the ``"maml"`` entry (learned inner LRs, sampler check).

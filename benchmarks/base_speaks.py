@@ -15,7 +15,8 @@ Resemblyzer similarity to the mean embedding of the speaker's real clips:
   same sentence, a measure independent of the speaker encoder.
 
 ``--noise-scale`` overrides Glow-TTS's inference noise scale (the config's ``inference_noise_scale``),
-``--power`` Griffin-Lim's magnitude exponent (the config's ``audio.power``; Coqui's default 1.5).
+``--power`` Griffin-Lim's magnitude exponent (the config's ``audio.power``; Coqui's default 1.5),
+``--griffin-lim-iters`` its number of iterations (the config's ``audio.griffin_lim_iters``; Coqui's 60).
 
 Over-smoothing, measured: the *global variance* ratio is the per-mel-bin standard deviation over
 time of the real clips' mel spectrograms over that of the model's (mean over bins and clips; 1.0
@@ -59,6 +60,8 @@ def main() -> None:
                         help="inference noise scale (default: the config's inference_noise_scale)")  # fmt: skip
     parser.add_argument("--power", type=float, default=None,
                         help="Griffin-Lim magnitude exponent (default: the config's audio.power)")  # fmt: skip
+    parser.add_argument("--griffin-lim-iters", type=int, default=None,
+                        help="Griffin-Lim iterations (default: the config's audio.griffin_lim_iters; Coqui's 60)")  # fmt: skip
     parser.add_argument("--global-variance", type=float, default=1.0,
                         help="diagnostic: scale each synthesised mel's deviations from its per-bin mean by this")  # fmt: skip
     args = parser.parse_args()
@@ -80,6 +83,8 @@ def main() -> None:
     ap = synth.tts_model.ap
     if args.power is not None:
         ap.power = args.power
+    if args.griffin_lim_iters is not None:
+        ap.griffin_lim_iters = args.griffin_lim_iters
     synthesised_mels = []
     to_wav = ap.inv_melspectrogram  # the real clips' Griffin-Lim ceiling calls it directly
 
@@ -134,7 +139,7 @@ def main() -> None:
     summary = {k: mean_ci([r[k] for r in rows]) for k in ("floor", "model", "griffin_lim_ceiling", "ceiling", "mcd")}
     gv_ratio = float(np.mean([m.std(axis=1) for m in real_mels]) / np.mean([m.std(axis=1) for m in synthesised_mels]))
     result = {"run": args.run, "checkpoint": args.checkpoint, "noise_scale": synth.tts_model.inference_noise_scale,
-              "power": ap.power, "global_variance": args.global_variance, "global_variance_ratio": gv_ratio,
+              "power": ap.power, "griffin_lim_iters": ap.griffin_lim_iters, "global_variance": args.global_variance, "global_variance_ratio": gv_ratio,
               "speakers": rows, "summary": summary}
     with open(os.path.join(args.out, "base_speaks.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)

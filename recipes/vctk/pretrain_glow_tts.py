@@ -6,6 +6,7 @@
 #   python recipes/vctk/pretrain_glow_tts.py --continue_path runs/<run folder>    # resume
 #   python recipes/vctk/pretrain_glow_tts.py --output-path runs --from-checkpoint runs/<run>/checkpoint_N.pth \
 #       --global-variance-weight 1 --coqpit.epochs 1    # then global-variance fine-tuning (a new run folder)
+#   ... --d-vector-clips 3    # each clip conditioned on the mean of 3 of its speaker's clips, not the speaker's mean
 #
 # Then convert it into a one-voice-slot tts_maml model and meta-train from it:
 #   tts-maml convert --model_path runs/<run>/checkpoint_N.pth --config_path runs/<run>/config.json --out base/
@@ -34,6 +35,9 @@ def fine_tuning_arguments(parser):
                         help="train on from this pre-training checkpoint's weights, at the rate NoamLR had reached")  # fmt: skip
     parser.add_argument("--global-variance-weight", type=float, default=0.0,
                         help="weight of the global-variance loss on the synthesis path (default 0: Coqui's losses only)")  # fmt: skip
+    parser.add_argument("--d-vector-clips", type=int, default=None,
+                        help="each clip's d-vector is the mean of this many of its speaker's 8 embedded clips, drawn for it "
+                             "(3 spreads them as much as a new voice's 5-clip mean; default: one mean per speaker)")  # fmt: skip
 
 
 def main():
@@ -44,7 +48,8 @@ def main():
     samples = load_samples(dataset)  # every training speaker (the built-in corpus keeps dev/test apart)
 
     # Speaker d-vectors of every clip, projected to the encoder's width (computed once per output folder).
-    d_vectors = prepare_d_vectors(samples, os.path.join(output_path, "d_vectors"), dim=96)
+    folder = "d_vectors" if args.d_vector_clips is None else f"d_vectors_mean{args.d_vector_clips}"
+    d_vectors = prepare_d_vectors(samples, os.path.join(output_path, folder), dim=96, clips_per_vector=args.d_vector_clips)
     config = pretrain_glow_tts_config(d_vectors["d_vector_file"], output_path=output_path, epochs=30)
     if args.from_checkpoint:  # the step it was saved at sets the rate
         step = torch.load(args.from_checkpoint, map_location="cpu", weights_only=False)["step"]

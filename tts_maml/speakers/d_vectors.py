@@ -27,8 +27,9 @@ import functools
 import json
 import logging
 import os
+import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -133,57 +134,110 @@ def voice_vector(paths: Sequence[str], projection: DVectorProjection) -> np.ndar
     return projection.project(embed_files(paths).mean(axis=0))
 
 
-def speaker_d_vectors(
-    samples: List[Dict[str, Any]], dim: int, clips_per_speaker: int = 8, progress: bool = True
-) -> Tuple[Dict[str, np.ndarray], DVectorProjection]:
-    """Each speaker's mean embedding over up to ``clips_per_speaker`` of its clips (the first in
-    file order), and the projection to ``dim`` fitted on those clips' embeddings.
-
-    A speaker's mean, not each clip's own embedding, conditions every clip of that speaker: a new
-    voice is also the mean over a few clips, so training and adaptation see the same kind of vector.
-    """
+def speaker_embeddings(
+    samples: List[Dict[str, Any]], clips_per_speaker: int = 8, progress: bool = True
+) -> Dict[str, np.ndarray]:
+    """Each speaker's embeddings ``(n, 256)`` of up to ``clips_per_speaker`` of its clips (the first in
+    file order)."""
     by_speaker: Dict[str, List[str]] = {}
     for s in samples:
         by_speaker.setdefault(s["speaker_name"], []).append(s["audio_file"])
     chosen = {spk: sorted(files)[:clips_per_speaker] for spk, files in sorted(by_speaker.items())}
-    flat = [p for files in chosen.values() for p in files]
-    embeddings = embed_files(flat, progress=progress)
-    projection = DVectorProjection.fit(embeddings, dim)
-    means, i = {}, 0
+    flat = embed_files([p for files in chosen.values() for p in files], progress=progress)
+    embeddings, i = {}, 0
     for spk, files in chosen.items():
-        means[spk] = embeddings[i : i + len(files)].mean(axis=0)
+        embeddings[spk] = flat[i : i + len(files)]
         i += len(files)
-    return means, projection
+    return embeddings
 
 
-def d_vector_mapping(samples: Iterable[Dict[str, Any]], means: Dict[str, np.ndarray], projection: DVectorProjection) -> Dict[str, Any]:
-    """Coqui's d-vector mapping: every sample's ``audio_unique_name`` → its speaker and that
-    speaker's projected mean embedding."""
-    projected = {spk: [float(v) for v in projection.project(m)] for spk, m in means.items()}
-    return {s["audio_unique_name"]: {"name": s["speaker_name"], "embedding": projected[s["speaker_name"]]} for s in samples}
+def speaker_d_vectors(
+    samples: List[Dict[str, Any]], dim: int, clips_per_speaker: int = 8, progress: bool = True
+) -> Tuple[Dict[str, np.ndarray], DVectorProjection]:
+    """Each speaker's mean embedding over up to ``clips_per_speaker`` of its clips (the first in
+    file order), and the projection to ``dim`` fitted on those clips' embeddings."""
+    embeddings = speaker_embeddings(samples, clips_per_speaker, progress)
+    projection = DVectorProjection.fit(np.concatenate(list(embeddings.values())), dim)
+    return {spk: e.mean(axis=0) for spk, e in embeddings.items()}, projection
 
 
-def prepare_d_vectors(samples: List[Dict[str, Any]], out_dir: str, dim: int) -> Dict[str, str]:
-    """Embed the speakers of ``samples`` (:func:`speaker_d_vectors`), and write Coqui's d-vector
-    file (``d_vectors.json``) and the projection (``d_vector_projection.json``) into ``out_dir``.
+def d_vector_mapping(
+    samples: Iterable[Dict[str, Any]],
+    embeddings: Dict[str, np.ndarray],
+    projection: DVectorProjection,
+    clips_per_vector: Optional[int] = None,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """Coqui's d-vector mapping: every sample's ``audio_unique_name`` → its speaker and a projected
+    d-vector of that speaker.
 
-    Reuses both files when they are already there for the same clips (a resumed pre-training run).
-    Returns their paths.
+    Args:
+        samples: Coqui samples (``audio_unique_name``, ``speaker_name``).
+        embeddings: each speaker's clip embeddings ``(n, 256)`` (:func:`speaker_embeddings`).
+        projection: the map to the model's width.
+        clips_per_vector: None: every sample gets its speaker's mean over all ``n`` clips (one vector
+            per speaker). ``k``: every sample gets the mean of its own draw of ``k`` of its
+            speaker's ``n`` clips (all ``n`` when ``k >= n``), so that training sees a cloud of
+            vectors around each speaker, spread as much as the mean of a new voice's ``k`` clips
+            is around that voice's true mean; a speaker's mean over its samples stays near its
+            mean embedding.
+        seed: the draws depend on it and on the sample's name only (not on the samples' order).
+    """
+    if clips_per_vector is not None and clips_per_vector < 1:
+        raise ValueError(f"clips_per_vector must be at least 1 or None, got {clips_per_vector}")
+    means = {spk: e.mean(axis=0) for spk, e in embeddings.items()}
+    mapping = {}
+    for s in samples:
+        key, spk = s["audio_unique_name"], s["speaker_name"]
+        clips = embeddings[spk]
+        if clips_per_vector is None or clips_per_vector >= len(clips):
+            vector = means[spk]
+        else:
+            rng = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
+            vector = clips[rng.choice(len(clips), size=clips_per_vector, replace=False)].mean(axis=0)
+        mapping[key] = {"name": spk, "embedding": [float(v) for v in projection.project(vector)]}
+    return mapping
+
+
+def prepare_d_vectors(
+    samples: List[Dict[str, Any]], out_dir: str, dim: int, clips_per_vector: Optional[int] = None
+) -> Dict[str, str]:
+    """Embed up to 8 clips of each speaker of ``samples`` (:func:`speaker_embeddings`), fit the
+    projection to ``dim`` on them, and write Coqui's d-vector file (``d_vectors.json``,
+    :func:`d_vector_mapping` with ``clips_per_vector``), the projection
+    (``d_vector_projection.json``) and the settings (``d_vector_settings.json``) into ``out_dir``.
+
+    The projection depends on the clips only, so files made with another ``clips_per_vector`` from
+    the same samples share it. Reuses the files when they are already there for the same clips and
+    settings (a resumed pre-training run); a folder written before the settings file existed holds
+    one vector per speaker. Returns the paths of the d-vector file and the projection.
     """
     from tts_maml.files import atomic_write_text
 
     paths = {"d_vector_file": os.path.join(out_dir, "d_vectors.json"),
              "projection": os.path.join(out_dir, "d_vector_projection.json")}  # fmt: skip
+    settings_path = os.path.join(out_dir, "d_vector_settings.json")
+    settings = {"clips_per_speaker": 8, "clips_per_vector": clips_per_vector}
     keys = sorted(s["audio_unique_name"] for s in samples)
     if all(os.path.isfile(p) for p in paths.values()):
         with open(paths["d_vector_file"], encoding="utf-8") as f:
-            if sorted(json.load(f)) == keys:
-                logger.info("reusing the d-vectors in %s", paths["d_vector_file"])
-                return paths
+            same_clips = sorted(json.load(f)) == keys
+        written = {"clips_per_speaker": 8, "clips_per_vector": None}
+        if os.path.isfile(settings_path):
+            with open(settings_path, encoding="utf-8") as f:
+                written = json.load(f)
+        if same_clips and written == settings:
+            logger.info("reusing the d-vectors in %s", paths["d_vector_file"])
+            return paths
+        logger.info("the d-vectors in %s were made for other clips or settings (%s); making them again",
+                    out_dir, written)  # fmt: skip
     os.makedirs(out_dir, exist_ok=True)
-    means, projection = speaker_d_vectors(samples, dim)
-    logger.info("d-vectors: %d speakers, 256 -> %d dims keep %.1f%% of the clips' variance",
-                len(means), dim, 100 * projection.explained)  # fmt: skip
+    embeddings = speaker_embeddings(samples, settings["clips_per_speaker"])
+    projection = DVectorProjection.fit(np.concatenate(list(embeddings.values())), dim)
+    logger.info("d-vectors: %d speakers, 256 -> %d dims keep %.1f%% of the clips' variance; %s",
+                len(embeddings), dim, 100 * projection.explained,
+                "one per speaker" if clips_per_vector is None else f"each clip's the mean of {clips_per_vector} clips drawn for it")  # fmt: skip
     projection.save(paths["projection"])
-    atomic_write_text(json.dumps(d_vector_mapping(samples, means, projection)), paths["d_vector_file"])
+    atomic_write_text(json.dumps(d_vector_mapping(samples, embeddings, projection, clips_per_vector)), paths["d_vector_file"])
+    atomic_write_text(json.dumps(settings), settings_path)
     return paths

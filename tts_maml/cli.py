@@ -13,6 +13,8 @@ import sys
 from dataclasses import asdict
 from typing import Any, List, Optional
 
+from tts_maml.evaluate import protocol
+
 logger = logging.getLogger("tts_maml")
 
 
@@ -240,8 +242,6 @@ def _demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- the parser: one function per sub-command
 # Flags several sub-commands share, with one wording each.
 _HELD_HELP = "for a corpus without a held_out/ folder: the recipe's --held-out-speakers (drawn with maml.seed)"
-_LRS = "1e-4,3e-4,1e-3,3e-3"
-_SELECT_BY = ["speaker_similarity", "query_loss"]
 
 
 def _add_config_path(p: argparse.ArgumentParser) -> None:
@@ -262,8 +262,10 @@ def _add_overwrite(p: argparse.ArgumentParser, progress: bool = False) -> None:
 def _add_speaker_episodes(p: argparse.ArgumentParser) -> None:
     """The held-out speakers of a corpus and the clips each one gives (train-baseline, evaluate)."""
     p.add_argument("--held-out-speakers", type=int, default=None, help=_HELD_HELP)
-    p.add_argument("--shots", type=int, default=5, help="support clips per speaker (default 5)")
-    p.add_argument("--queries", type=int, default=3, help="unseen query sentences per speaker (default 3)")
+    p.add_argument("--shots", type=int, default=protocol.SHOTS,
+                   help=f"support clips per speaker (default {protocol.SHOTS})")  # fmt: skip
+    p.add_argument("--queries", type=int, default=protocol.QUERIES,
+                   help=f"unseen query sentences per speaker (default {protocol.QUERIES})")  # fmt: skip
 
 
 def _make_corpus_parser(sub: Any) -> None:
@@ -411,10 +413,12 @@ def _train_baseline_parser(sub: Any) -> None:
     _add_config_path(p)
     p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) whose held-out speakers give the dev set")
     p.add_argument("--out", required=True, help="output folder: baseline.json")
-    p.add_argument("--lrs", default=_LRS, help=f"Adam learning rates to try (default {_LRS})")
-    p.add_argument("--steps", type=int, default=200, help="fine-tuning steps (default 200)")
-    p.add_argument("--select-by", choices=_SELECT_BY, default="speaker_similarity",
-                   help="what picks the rate, after --steps steps (default speaker_similarity)")  # fmt: skip
+    lrs = protocol.format_numbers(protocol.BASELINE_LRS)
+    p.add_argument("--lrs", default=lrs, help=f"Adam learning rates to try (default {lrs})")
+    p.add_argument("--steps", type=int, default=protocol.BASELINE_STEPS,
+                   help=f"fine-tuning steps (default {protocol.BASELINE_STEPS})")  # fmt: skip
+    p.add_argument("--select-by", choices=protocol.SELECT_BY, default=protocol.SELECT_BY[0],
+                   help=f"what picks the rate, after --steps steps (default {protocol.SELECT_BY[0]})")  # fmt: skip
     p.add_argument("--adapter-preset", default=None,
                    help="fine-tune this preset (generator: every weight; default: the config's selection)")  # fmt: skip
     _add_speaker_episodes(p)
@@ -447,16 +451,20 @@ def _evaluate_parser(sub: Any) -> None:
     p.add_argument("--baseline_config_path", "--baseline-config-path", default=None, help="its config.json")
     p.add_argument("--baseline_lr", "--baseline-lr", type=float, default=None,
                    help="the baseline's Adam rate (default: chosen on the dev speakers, as train-baseline does)")  # fmt: skip
-    p.add_argument("--baseline-lrs", default=_LRS, help=f"rates to choose from (default {_LRS})")
-    p.add_argument("--baseline-select-by", choices=_SELECT_BY, default="speaker_similarity",
-                   help="what picks the baseline's rate on the dev speakers (default speaker_similarity)")  # fmt: skip
+    lrs = protocol.format_numbers(protocol.BASELINE_LRS)
+    p.add_argument("--baseline-lrs", default=lrs, help=f"rates to choose from (default {lrs})")
+    p.add_argument("--baseline-select-by", choices=protocol.SELECT_BY, default=protocol.SELECT_BY[0],
+                   help=f"what picks the baseline's rate on the dev speakers (default {protocol.SELECT_BY[0]})")  # fmt: skip
     p.add_argument("--baseline-adapter-preset", default=None,
                    help="fine-tune this preset (generator: every weight; default: the baseline config's selection)")  # fmt: skip
     _add_speaker_episodes(p)
-    p.add_argument("--steps", default="0,5,10,20,50,100,200", help="steps to measure (default 0,5,10,20,50,100,200)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1: support/query split and synthesis noise (default 3)")
-    p.add_argument("--reference-step", type=int, default=5,
-                   help="the meta model's step the baseline must match, for the steps ratio (default 5)")  # fmt: skip
+    steps = protocol.format_numbers(protocol.DEFAULT_STEPS)
+    p.add_argument("--steps", default=steps, help=f"steps to measure (default {steps})")
+    p.add_argument("--seeds", type=int, default=protocol.MIN_SEEDS,
+                   help=f"seeds 0..N-1: support/query split and synthesis noise (default {protocol.MIN_SEEDS})")  # fmt: skip
+    p.add_argument("--reference-step", type=int, default=protocol.REFERENCE_STEP,
+                   help="the meta model's step the baseline must match, for the steps ratio; measured with a baseline "
+                   f"(default {protocol.REFERENCE_STEP})")  # fmt: skip
     p.add_argument("--lr", type=float, default=None, help="the meta model's inner learning rate (default: its own)")
     _add_device(p)
     _add_overwrite(p, progress=True)

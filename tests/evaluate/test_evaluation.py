@@ -122,3 +122,18 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
     assert "### speaker_similarity" in report and "Fine-tuning steps the baseline needs" in report
     assert "| no clips | " in report and "## Voice `guest` (a clips folder)" in report
+
+
+def test_evaluate_without_a_baseline_measures_only_the_steps_asked_for(meta_trained, four_held_out, tmp_path):
+    # The reference step exists for the baseline to match; with no baseline it is not measured.
+    checkpoint, config = meta_trained
+    test_speaker = sorted(four_held_out.held_out_speakers)[-1]
+    guest = shutil.copytree(os.path.join(four_held_out.out, "held_out", "wav48_silence_trimmed", test_speaker),
+                            tmp_path / "guest")  # fmt: skip
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--voice", str(guest),
+                 "--out", str(out), "--shots", "3", "--queries", "1", "--steps", "1", "--seeds", "1",
+                 "--no-progress"]) == 0  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert {r["step"] for r in results["runs"]} == {None, 0, 1}
+    assert results["steps_to_match"] == {}

@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import OnStep
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
+from tts_maml.evaluate.protocol import BASELINE_LRS, BASELINE_STEPS, QUERIES, SELECT_BY, SHOTS
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, Subject
 from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
@@ -153,15 +154,15 @@ class FineTuned(Subject):
 
 
 def choose_baseline_lr(subject: FineTuned, episodes: Sequence[Trial], lrs: Sequence[float], steps: int,
-                       select_by: str = "speaker_similarity", progress: bool = True) -> Dict[str, Any]:  # fmt: skip
+                       select_by: str = SELECT_BY[0], progress: bool = True) -> Dict[str, Any]:  # fmt: skip
     """Fine-tune ``subject`` on the dev ``episodes`` at every rate of ``lrs`` for ``steps`` Adam
     steps (:meth:`FineTuned.at`); pick the rate with the best mean ``select_by`` (over dev
     speakers) after ``steps`` (ties go to the other measure).
 
     Returns ``{"chosen", "select_by", "steps", "speakers", "seeds", "lrs": {lr: {"speaker_similarity",
     "query_loss", "diverged"}}}``; a rate that diverged on any dev episode is never chosen."""
-    if select_by not in ("speaker_similarity", "query_loss"):
-        raise ValueError(f"--baseline-select-by must be speaker_similarity or query_loss, got {select_by!r}")
+    if select_by not in SELECT_BY:
+        raise ValueError(f"--baseline-select-by must be one of {', '.join(SELECT_BY)}, got {select_by!r}")
     table: Dict[str, Dict[str, Any]] = {}
     for lr in tqdm(lrs, desc="baseline lr on dev speakers", unit="lr", disable=not progress):
         tuned = subject.at(lr)
@@ -186,13 +187,13 @@ def train_baseline(
     config_path: str,
     corpus: str,
     out: str,
-    lrs: Sequence[float] = (1e-4, 3e-4, 1e-3, 3e-3),
-    steps: int = 200,
-    select_by: str = "speaker_similarity",
+    lrs: Sequence[float] = BASELINE_LRS,
+    steps: int = BASELINE_STEPS,
+    select_by: str = SELECT_BY[0],
     adapter_preset: Optional[str] = None,
     held_out_speakers: Optional[int] = None,
-    shots: int = 5,
-    queries: int = 3,
+    shots: int = SHOTS,
+    queries: int = QUERIES,
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,

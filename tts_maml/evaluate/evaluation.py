@@ -60,6 +60,8 @@ import numpy as np
 
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.baseline import FineTuned, choose_baseline_lr
+from tts_maml.evaluate.protocol import (BASELINE_LRS, DEFAULT_STEPS, MIN_SEEDS, MIN_TEST_SPEAKERS, QUERIES,
+                                        REFERENCE_STEP, SELECT_BY, SHOTS)  # fmt: skip
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Subject
 from tts_maml.evaluate.trials import Trial, make_trials, voice_folder_samples
 from tts_maml.files import atomic_write_text, check_output_folder
@@ -68,11 +70,6 @@ from tts_maml.speakers.similarity import cosine
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STEPS = (0, 5, 10, 20, 50, 100, 200)
-DEFAULT_BASELINE_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
-REFERENCE_STEP = 5
-# What the protocol asks for; fewer is allowed (tests, quick looks) and said in the report.
-MIN_TEST_SPEAKERS, MIN_SEEDS = 8, 3
 INTERVAL = "95% Student t-interval over test speakers of the per-speaker means over seeds"
 
 
@@ -177,12 +174,12 @@ def evaluate(
     baseline_model_path: Optional[str] = None,
     baseline_config_path: Optional[str] = None,
     baseline_lr: Optional[float] = None,
-    baseline_lrs: Sequence[float] = DEFAULT_BASELINE_LRS,
-    baseline_select_by: str = "speaker_similarity",
+    baseline_lrs: Sequence[float] = BASELINE_LRS,
+    baseline_select_by: str = SELECT_BY[0],
     baseline_adapter_preset: Optional[str] = None,
     held_out_speakers: Optional[int] = None,
-    shots: int = 5,
-    queries: int = 3,
+    shots: int = SHOTS,
+    queries: int = QUERIES,
     steps: Sequence[int] = DEFAULT_STEPS,
     seeds: int = MIN_SEEDS,
     reference_step: int = REFERENCE_STEP,
@@ -207,7 +204,8 @@ def evaluate(
             baseline config's own selection.
         held_out_speakers: for a corpus without a ``held_out/`` folder (see :func:`tts_maml.corpus.speaker_split.held_out_samples`).
         shots, queries: support and query clips per episode.
-        steps: the step counts measured (0 = before adaptation; 0 and ``reference_step`` are added).
+        steps: the step counts measured (0 = before adaptation; 0 is added, and ``reference_step``
+            when there is a baseline to match it).
         seeds: the number of seeds (0..seeds-1).
         reference_step: the meta model's step that the baseline has to match.
         lr: the meta model's inner learning rate (default: its own).
@@ -215,7 +213,7 @@ def evaluate(
         voices: clips folders (as ``tts-maml adapt`` reads them), each one more voice measured by the
             same protocol and reported on its own (``results["voices"]``), its interval over seeds.
     """
-    steps = sorted(set(int(s) for s in steps) | {0, int(reference_step)})
+    steps = sorted(set(int(s) for s in steps) | {0} | ({int(reference_step)} if baseline_model_path else set()))
     if steps[0] < 0:
         raise ValueError(f"--steps must be >= 0, got {steps[0]}")
     if reference_step < 1:  # the steps-to-match ratio divides by it

@@ -1,4 +1,6 @@
-"""Shared fixtures: a small offline corpus, built once per test session."""
+"""Shared fixtures: a small offline corpus, built once per test session; a free local port."""
+
+import socket
 
 import pytest
 
@@ -84,3 +86,11 @@ def tiny_glow_tts():
         encoder_params={"kernel_size": 3, "dropout_p": 0.1, "num_layers": 2, "num_heads": 2, "hidden_channels_ffn": 32,
                         "input_length": None},  # fmt: skip
     )
+
+
+@pytest.fixture
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (for a process group or a server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,7 +2,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -273,15 +272,9 @@ server.app.run(host="127.0.0.1", port=port)
 """
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_coquis_tts_server_serves_the_adapted_voice(adapted_voice, tmp_path):
-    port = _free_port()
+def test_coquis_tts_server_serves_the_adapted_voice(adapted_voice, tmp_path, free_port):
+    port = free_port
     log = open(tmp_path / "server.log", "w")
     args = ["--model_path", str(adapted_voice / "adapted.pth"), "--config_path", str(adapted_voice / "config.json"),
             "--port", str(port)]  # fmt: skip

@@ -4,7 +4,6 @@ on the CPU gives a gloo group whose ranks share the cores."""
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -53,16 +52,10 @@ def _worker(rank, world_size, port, algorithm, nan_slot, out_dir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("algorithm, nan_slot", [("maml", None), ("fomaml", None), ("reptile", None),
                                                  ("metasgd", None), ("maml", 1)])  # fmt: skip
-def test_two_ranks_equal_one_rank(tmp_path, algorithm, nan_slot):
-    mp.spawn(_worker, args=(2, _free_port(), algorithm, nan_slot, str(tmp_path)), nprocs=2, join=True)
+def test_two_ranks_equal_one_rank(tmp_path, free_port, algorithm, nan_slot):
+    mp.spawn(_worker, args=(2, free_port, algorithm, nan_slot, str(tmp_path)), nprocs=2, join=True)
     single, used = _gradients(algorithm, 0, 1, nan_slot)
     assert used == (3 if nan_slot is not None else 4)
     for rank in range(2):
@@ -109,7 +102,7 @@ def _last_checkpoint(output):
 
 
 @pytest.mark.slow
-def test_trainer_distribute_on_the_cpu(adapt_corpus, tmp_path):
+def test_trainer_distribute_on_the_cpu(adapt_corpus, tmp_path, free_port):
     """``python -m trainer.distribute --gpus 0,1 --coqpit.distributed_backend gloo`` without a GPU:
     the ranks form a gloo group, split the meta-batch, take cores / 2 threads each, and end with
     the weights of one process running the whole meta-batch (to 1e-5: other summation orders)."""
@@ -120,7 +113,7 @@ def test_trainer_distribute_on_the_cpu(adapt_corpus, tmp_path):
     subprocess.run([sys.executable, script], env={**env, "OUTPUT": single, "OMP_NUM_THREADS": "1"}, check=True,
                    capture_output=True, timeout=600)  # fmt: skip
     subprocess.run([sys.executable, "-m", "trainer.distribute", "--script", script, "--gpus", "0,1",
-                    "--coqpit.distributed_backend", "gloo", "--coqpit.distributed_url", f"tcp://127.0.0.1:{_free_port()}"],
+                    "--coqpit.distributed_backend", "gloo", "--coqpit.distributed_url", f"tcp://127.0.0.1:{free_port}"],
                    env={**env, "OUTPUT": ranks}, check=True, capture_output=True, timeout=600)  # fmt: skip
     records = [json.load(open(os.path.join(ranks, f"rank{r}.json"), encoding="utf-8")) for r in range(2)]
     (alone,) = [json.load(open(path, encoding="utf-8")) for path in glob.glob(os.path.join(single, "rank*.json"))]

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/meta_step_cost.py [--k 3] [--tasks 4] [--repeats 5]
 
 Tiny VITS, 4 tasks of 5 support + 5 query clips, batches prebuilt (no data loading in the timing).
-A plain step is one ordinary training step on the same tasks' clips (tts_maml.evaluate.baseline.joint_step).
+A plain step is one ordinary training step on the same tasks' clips (tts_maml.meta.joint_training.joint_step).
 Everything is measured side by side in this one run; the ratios are what travels across machines.
 """
 
@@ -13,7 +13,7 @@ import time
 import torch
 from _common import setup, small_corpus, table
 
-from tts_maml.evaluate.baseline import joint_step
+from tts_maml.meta.joint_training import joint_step
 
 
 def timed(fn, repeats):

@@ -238,7 +238,7 @@ def test_learning_is_real(tmp_path_factory, phoneme_cache):
     from TTS.tts.datasets import load_tts_samples
 
     from tts_maml.corpus.build import build_corpus
-    from tts_maml.evaluate.baseline import joint_step
+    from tts_maml.meta.joint_training import joint_step
     from tts_maml.meta.episodes import EpisodeSampler
     from tts_maml.meta.learner import TaskBatch
 

@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import OnStep
@@ -85,39 +85,6 @@ def fine_tune(
         if on_step is not None:
             on_step(step, {n: t.detach() for n, t in fast.items()})
     return {n: t.detach() for n, t in fast.items()}
-
-
-def joint_step(
-    model: nn.Module,
-    task_loss: Callable[[Dict[str, Tensor], Any], Tensor],
-    batches: Sequence[Any],
-    optimizer: torch.optim.Optimizer,
-    grad_clip: float = 5.0,
-    parameters: Optional[Sequence[nn.Parameter]] = None,
-) -> float:
-    """One ordinary training step on the mean task loss of ``batches``; returns that loss.
-
-    Args:
-        model: the model (its live parameters are used).
-        task_loss: ``loss(params, batch)``, the same loss the meta-learner uses.
-        batches: one batch per task (support and query clips together).
-        optimizer: updates ``parameters``.
-        grad_clip: global gradient-norm clip (0: off).
-        parameters: the trained parameters (default: every parameter of ``model``).
-    """
-    params = dict(model.named_parameters())
-    trained = list(parameters) if parameters is not None else list(model.parameters())
-    optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for batch in batches:
-        loss = task_loss({**params, **dict(model.named_buffers())}, batch) / len(batches)
-        loss.backward()
-        total += float(loss.detach())
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(trained, grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total
 
 
 class FineTuned(Subject):

@@ -89,7 +89,7 @@ def test_logs_name_the_meta_learning_quantities(tmp_path, phoneme_cache, samples
         log = f.read()
     for key in ("query_loss_before", "query_loss_after", "adaptation_gain", "support_loss_step0",
                 "support_loss_step1", "inner_lr_step0_mean", "skipped_tasks", "seconds_per_meta_step",
-                "avg_query_loss_before"):  # fmt: skip
+                "avg_query_loss_before", "avg_query_loss_mel_after", "avg_query_loss_kl_after"):  # fmt: skip
         assert key in log, key
     checkpoint = torch.load(os.path.join(trainer.output_path, "best_model.pth"), map_location="cpu", weights_only=False)
     rates = checkpoint[CHECKPOINT_KEY]["inner_lrs"]

@@ -344,7 +344,9 @@ class MamlTrainerModel(TrainerModel):
     # ------------------------------------------------------------------ evaluation
     def eval_step(self, batch: Dict[str, Any], criterion: nn.Module, optimizer_idx: Optional[int] = None):
         """Adapt to one held-out task (``eval_inner_steps`` steps on its support clips) and score
-        its query clips before and after. The Trainer's eval runs under inference mode, which
+        its query clips before and after, and log the terms of the task loss after adaptation
+        (``query_<term>_after``, one draw: Glow-TTS' ``log_mle``, ``loss_dur`` and ``gv_loss``,
+        VITS' ``loss_mel``, ``loss_kl``, ...). The Trainer's eval runs under inference mode, which
         adaptation needs to leave; the model's weights are not changed."""
         episode = self.eval_episodes[int(batch["index"][0])]
         if optimizer_idx == 1:  # the discriminator's turn: its loss against the meta-learned generator
@@ -364,7 +366,10 @@ class MamlTrainerModel(TrainerModel):
             result = self.learner.adapt(task.support, steps=steps)
             with torch.no_grad():
                 after = float(loss({**params, **result.fast}, task.query))
-        return {"task": episode.task}, {"loss": after, "query_loss_before": before, "adaptation_gain": before - after}
+                terms = self.backbone.task_losses(self.model, {**params, **result.fast}, task.query)
+        logs = {"loss": after, "query_loss_before": before, "adaptation_gain": before - after}
+        logs.update({f"query_{name}_after": float(value) for name, value in terms.items() if name != "loss"})
+        return {"task": episode.task}, logs
 
     def eval_log(self, *args: Any, **kwargs: Any) -> None:
         """No figures for meta-training evaluation (the losses are logged by the Trainer)."""

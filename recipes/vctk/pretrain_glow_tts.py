@@ -26,7 +26,7 @@ from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus
 from tts_maml.corpus.samples import load_samples
 from tts_maml.speakers.d_vectors import prepare_d_vectors
 from tts_maml.global_variance import GlobalVarianceGlowTTS
-from tts_maml.training.pretraining import fine_tuning_config, pretrain_glow_tts_config
+from tts_maml.training.pretraining import checkpoint_rate, fine_tuning_config, pretrain_glow_tts_config
 from tts_maml.training.recipe import coqui_setup, output_folder, recipe_arguments
 
 
@@ -51,9 +51,9 @@ def main():
     folder = "d_vectors" if args.d_vector_clips is None else f"d_vectors_mean{args.d_vector_clips}"
     d_vectors = prepare_d_vectors(samples, os.path.join(output_path, folder), dim=96, clips_per_vector=args.d_vector_clips)
     config = pretrain_glow_tts_config(d_vectors["d_vector_file"], output_path=output_path, epochs=30)
-    if args.from_checkpoint:  # the step it was saved at sets the rate
-        step = torch.load(args.from_checkpoint, map_location="cpu", weights_only=False)["step"]
-        config = fine_tuning_config(config, step, run_name="pretrain_glow_tts_gv")
+    if args.from_checkpoint:  # the rate its run had reached goes on, held
+        checkpoint = torch.load(args.from_checkpoint, map_location="cpu", weights_only=False)
+        config = fine_tuning_config(config, checkpoint_rate(config, checkpoint), run_name="pretrain_glow_tts_gv")
     ap, tokenizer, config = coqui_setup(config, dataset, output_path)
     speakers = SpeakerManager.init_from_config(config)
     if args.global_variance_weight:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tts_maml.training.pretraining import fine_tuning_config, noam_rate, pretrain_glow_tts_config
+from tts_maml.training.pretraining import checkpoint_rate, fine_tuning_config, noam_rate, pretrain_glow_tts_config
 
 
 def test_cpu_preset_is_coqui_multi_speaker_training_on_d_vectors():
@@ -100,6 +100,10 @@ def test_fine_tuning_holds_the_rate_noam_had_reached():
             assert noam_rate(config, step) == pytest.approx(scheduler.get_last_lr()[0], rel=1e-9), step
         optimizer.step()
         scheduler.step()
-    tuned = fine_tuning_config(config, 4500)
-    assert tuned.lr == pytest.approx(1e-3 * math.sqrt(500 / 4500))
-    assert tuned.lr_scheduler is None and tuned.data_dep_init_steps == 0
+    rate = checkpoint_rate(config, {"step": 4500, "config": config.to_dict()})
+    assert rate == pytest.approx(1e-3 * math.sqrt(500 / 4500))
+    tuned = fine_tuning_config(config, rate)
+    assert tuned.lr == rate and tuned.lr_scheduler is None and tuned.data_dep_init_steps == 0
+    # A checkpoint of that fine-tuning run counts from step 0 again: its held rate goes on, not
+    # NoamLR's warm-up rate at its step.
+    assert checkpoint_rate(config, {"step": 300, "config": tuned.to_dict()}) == rate

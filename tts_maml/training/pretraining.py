@@ -16,7 +16,7 @@ Example:
     (True, True)
 """
 
-from typing import Any
+from typing import Any, Dict
 
 from TTS.tts.configs.glow_tts_config import GlowTTSConfig
 
@@ -98,20 +98,42 @@ def noam_rate(config: GlowTTSConfig, step: int) -> float:
     return float(config.lr * warmup**0.5 * min(step**-0.5, step * warmup**-1.5))
 
 
-def fine_tuning_config(config: GlowTTSConfig, step: int, **overrides: Any) -> GlowTTSConfig:
-    """``config`` for training on from a pre-training checkpoint saved at ``step`` (global-variance
-    fine-tuning, :mod:`tts_maml.global_variance`): the learning rate of its last step
-    (:func:`noam_rate`), held constant (a run restored with Coqui's ``restore_path`` counts its steps from 0
-    again and would replay the warm-up up to ``config.lr``), and no data-dependent ActNorm
-    initialisation (it would overwrite the trained layers on the first steps).
+def checkpoint_rate(config: GlowTTSConfig, checkpoint: Dict[str, Any]) -> float:
+    """The learning rate a pre-training checkpoint's run used on its last step: NoamLR's at its
+    ``step`` (:func:`noam_rate` on ``config``'s schedule); for a checkpoint of a fine-tuning run
+    (its saved config holds a constant rate, no scheduler), that rate, since such a run counts its
+    steps from 0 again and its step says nothing about the rate.
 
     Example:
-        >>> from tts_maml.training.pretraining import fine_tuning_config, pretrain_glow_tts_config
-        >>> config = fine_tuning_config(pretrain_glow_tts_config("d_vectors.json"), 4500)
+        >>> from tts_maml.training.pretraining import checkpoint_rate, pretrain_glow_tts_config
+        >>> config = pretrain_glow_tts_config("d_vectors.json")
+        >>> round(checkpoint_rate(config, {"step": 4500, "config": {"lr_scheduler": "NoamLR"}}), 7)
+        0.0003333
+        >>> checkpoint_rate(config, {"step": 300, "config": {"lr_scheduler": None, "lr": 3e-4}})
+        0.0003
+    """
+    saved = checkpoint.get("config") or {}
+    if "lr_scheduler" in saved and not saved["lr_scheduler"]:
+        return float(saved["lr"])
+    return noam_rate(config, checkpoint["step"])
+
+
+def fine_tuning_config(config: GlowTTSConfig, rate: float, **overrides: Any) -> GlowTTSConfig:
+    """``config`` for training on from a pre-training checkpoint (global-variance fine-tuning,
+    :mod:`tts_maml.global_variance`) at ``rate``, the rate of the checkpoint's last step
+    (:func:`checkpoint_rate`), held constant (a run restored with Coqui's ``restore_path`` counts
+    its steps from 0 again and would replay the warm-up up to ``config.lr``), and no
+    data-dependent ActNorm initialisation (it would overwrite the trained layers on the first
+    steps).
+
+    Example:
+        >>> from tts_maml.training.pretraining import fine_tuning_config, noam_rate, pretrain_glow_tts_config
+        >>> config = pretrain_glow_tts_config("d_vectors.json")
+        >>> config = fine_tuning_config(config, noam_rate(config, 4500))
         >>> round(config.lr, 7), config.lr_scheduler, config.data_dep_init_steps
         (0.0003333, None, 0)
     """
-    config.lr = noam_rate(config, step)
+    config.lr = float(rate)
     config.lr_scheduler = None
     config.lr_scheduler_params = {}
     config.data_dep_init_steps = 0

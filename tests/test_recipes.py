@@ -1,6 +1,7 @@
 """Each recipe runs a couple of meta-steps through runpy with the tiny preset on a small corpus."""
 
 import glob
+import json
 import os
 import runpy
 import sys
@@ -69,3 +70,35 @@ def test_each_recipe_starts_with_the_command_that_runs_it():
         head = open(path, encoding="utf-8").read().splitlines()[:6]
         rel = os.path.relpath(path, ROOT)
         assert any(f"python {rel}" in line for line in head), rel
+
+
+@pytest.mark.slow
+def test_pretrain_recipe_then_fine_tuning_with_drawn_d_vectors(tmp_path, monkeypatch):
+    import torch
+
+    from tts_maml.corpus.build import build_corpus
+
+    # The d-vector projection keeps 96 directions, so pre-training needs at least 96 embedded clips.
+    corpus = build_corpus(str(tmp_path / "corpus"), speakers=12, utterances=8, seed=5, held_out=1, workers=2,
+                          progress=False)  # fmt: skip
+    recipe = os.path.join(ROOT, "recipes", "vctk", "pretrain_glow_tts.py")
+    out = str(tmp_path / "output")
+    common = ["--data-path", corpus.out, "--output-path", out, "--coqpit.batch_size", "8",
+              "--coqpit.test_sentences", "[]", "--coqpit.print_step", "1"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", [recipe, *common, "--coqpit.epochs", "1", "--coqpit.run_name", "first"])
+    runpy.run_path(recipe, run_name="__main__")
+    (first,) = glob.glob(os.path.join(out, "first-*"))
+    last = torch.load(max(glob.glob(os.path.join(first, "checkpoint_*.pth")), key=os.path.getmtime),
+                      map_location="cpu", weights_only=False)  # fmt: skip
+    assert last["step"] == torch.load(os.path.join(first, "best_model.pth"), weights_only=False)["step"] > 0
+    # On from its last weights, each clip conditioned on the mean of 2 of its speaker's clips.
+    args = [recipe, *common, "--coqpit.epochs", "2", "--coqpit.run_name", "second", "--d-vector-clips", "2",
+            "--from-checkpoint", os.path.join(first, f"checkpoint_{last['step']}.pth"), "--global-variance-weight", "1"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", args)
+    runpy.run_path(recipe, run_name="__main__")
+    (second,) = glob.glob(os.path.join(out, "second-*"))
+    with open(os.path.join(second, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    assert config["lr_scheduler"] is None and config["d_vector_file"].endswith(os.path.join("d_vectors_mean2", "d_vectors.json"))
+    final = torch.load(os.path.join(second, f"checkpoint_{2 * last['step']}.pth"), map_location="cpu", weights_only=False)
+    assert final["epoch"] == 1  # the second epoch's weights are saved whatever its mean loss

@@ -63,6 +63,9 @@ def main():
     trainer = Trainer(TrainerArgs(restore_path=args.from_checkpoint or ""), config, output_path, model=model,
                       train_samples=samples, eval_samples=None)  # fmt: skip
     trainer.fit()
+    # Coqui saves every save_step steps and a best model by the epoch's mean training loss, so the
+    # last steps of a run (a short fine-tuning run's second epoch) could go unsaved: keep them.
+    trainer.save_checkpoint()
 
 
 if __name__ == "__main__":

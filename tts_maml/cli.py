@@ -242,6 +242,7 @@ def _demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- the parser: one function per sub-command
 # Flags several sub-commands share, with one wording each.
 _HELD_HELP = "for a corpus without a held_out/ folder: the recipe's --held-out-speakers (drawn with maml.seed)"
+_LRS = protocol.format_numbers(protocol.BASELINE_LRS)
 
 
 def _add_config_path(p: argparse.ArgumentParser) -> None:
@@ -413,8 +414,7 @@ def _train_baseline_parser(sub: Any) -> None:
     _add_config_path(p)
     p.add_argument("--corpus", required=True, help="the corpus (VCTK layout) whose held-out speakers give the dev set")
     p.add_argument("--out", required=True, help="output folder: baseline.json")
-    lrs = protocol.format_numbers(protocol.BASELINE_LRS)
-    p.add_argument("--lrs", default=lrs, help=f"Adam learning rates to try (default {lrs})")
+    p.add_argument("--lrs", default=_LRS, help=f"Adam learning rates to try (default {_LRS})")
     p.add_argument("--steps", type=int, default=protocol.BASELINE_STEPS,
                    help=f"fine-tuning steps (default {protocol.BASELINE_STEPS})")  # fmt: skip
     p.add_argument("--select-by", choices=protocol.SELECT_BY, default=protocol.SELECT_BY[0],
@@ -451,8 +451,7 @@ def _evaluate_parser(sub: Any) -> None:
     p.add_argument("--baseline_config_path", "--baseline-config-path", default=None, help="its config.json")
     p.add_argument("--baseline_lr", "--baseline-lr", type=float, default=None,
                    help="the baseline's Adam rate (default: chosen on the dev speakers, as train-baseline does)")  # fmt: skip
-    lrs = protocol.format_numbers(protocol.BASELINE_LRS)
-    p.add_argument("--baseline-lrs", default=lrs, help=f"rates to choose from (default {lrs})")
+    p.add_argument("--baseline-lrs", default=_LRS, help=f"rates to choose from (default {_LRS})")
     p.add_argument("--baseline-select-by", choices=protocol.SELECT_BY, default=protocol.SELECT_BY[0],
                    help=f"what picks the baseline's rate on the dev speakers (default {protocol.SELECT_BY[0]})")  # fmt: skip
     p.add_argument("--baseline-adapter-preset", default=None,

@@ -74,14 +74,18 @@ def four_held_out(tmp_path_factory):
     return build_corpus(str(out), speakers=1, utterances=6, seed=13, held_out=4, workers=2, progress=False)
 
 
+def _guest_folder(corpus, tmp_path):
+    """A test speaker's clips copied into a clips folder named ``guest``: one more voice for ``--voice``."""
+    test_speaker = sorted(corpus.held_out_speakers)[-1]
+    return shutil.copytree(os.path.join(corpus.out, "held_out", "wav48_silence_trimmed", test_speaker), tmp_path / "guest")
+
+
 @pytest.mark.slow
 def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_path):
     checkpoint, config = meta_trained
     out = tmp_path / "report"
     # One more voice from a clips folder: a test speaker's clips, copied under another name.
-    test_speaker = sorted(four_held_out.held_out_speakers)[-1]
-    guest = shutil.copytree(os.path.join(four_held_out.out, "held_out", "wav48_silence_trimmed", test_speaker),
-                            tmp_path / "guest")  # fmt: skip
+    guest = _guest_folder(four_held_out, tmp_path)
     # The tiny meta-trained model stands in for the pre-trained starting checkpoint of the baseline.
     assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--corpus", four_held_out.out,
                  "--out", str(out), "--baseline_model_path", checkpoint, "--baseline_config_path", config,
@@ -127,9 +131,7 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
 def test_evaluate_without_a_baseline_measures_only_the_steps_asked_for(meta_trained, four_held_out, tmp_path):
     # The reference step exists for the baseline to match; with no baseline it is not measured.
     checkpoint, config = meta_trained
-    test_speaker = sorted(four_held_out.held_out_speakers)[-1]
-    guest = shutil.copytree(os.path.join(four_held_out.out, "held_out", "wav48_silence_trimmed", test_speaker),
-                            tmp_path / "guest")  # fmt: skip
+    guest = _guest_folder(four_held_out, tmp_path)
     out = tmp_path / "report"
     assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--voice", str(guest),
                  "--out", str(out), "--shots", "3", "--queries", "1", "--steps", "1", "--seeds", "1",

@@ -241,14 +241,20 @@ class Backbone(abc.ABC):
         on which waveform segments one draw picked. ``extra_terms`` False: Coqui's own loss, the
         same function for every model of the backbone whatever its ``maml`` weights (how
         ``tts-maml evaluate`` compares two models)."""
+        losses = self.evaluation_losses(model, draws, extra_terms)
+        return lambda params, batch: losses(params, batch)["loss"]
+
+    def evaluation_losses(self, model: nn.Module, draws: int = 4, extra_terms: bool = True):
+        """``losses(params, batch)``: every term of :meth:`task_losses` (``"loss"`` among them)
+        averaged over the draws of :meth:`evaluation_loss`."""
         n = draws if self.stochastic_loss else 1
 
-        def loss(params: Dict[str, Tensor], batch: Batch) -> Tensor:
+        def losses(params: Dict[str, Tensor], batch: Batch) -> Dict[str, Tensor]:
             seed = batch.get("rng_seed", 0)
-            return sum(self.task_losses(model, params, {**batch, "rng_seed": seed + i}, extra_terms)["loss"]
-                       for i in range(n)) / n  # fmt: skip
+            runs = [self.task_losses(model, params, {**batch, "rng_seed": seed + i}, extra_terms) for i in range(n)]
+            return {name: sum(run[name] for run in runs) / n for name in runs[0]}
 
-        return loss
+        return losses
 
     def query_loss(self, model: nn.Module):
         """The meta-loss on query clips; the task loss unless a backbone adds outer-loop terms."""

@@ -29,7 +29,7 @@ import logging
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -37,6 +37,8 @@ from tqdm import tqdm
 logger = logging.getLogger(__name__)
 
 ENCODER = "resemblyzer"
+# Clips embedded per speaker of a pre-training corpus (the first in file order).
+CLIPS_PER_SPEAKER = 8
 
 
 @dataclass
@@ -135,7 +137,7 @@ def voice_vector(paths: Sequence[str], projection: DVectorProjection) -> np.ndar
 
 
 def speaker_embeddings(
-    samples: List[Dict[str, Any]], clips_per_speaker: int = 8, progress: bool = True
+    samples: List[Dict[str, Any]], clips_per_speaker: int = CLIPS_PER_SPEAKER, progress: bool = True
 ) -> Dict[str, np.ndarray]:
     """Each speaker's embeddings ``(n, 256)`` of up to ``clips_per_speaker`` of its clips (the first in
     file order)."""
@@ -149,16 +151,6 @@ def speaker_embeddings(
         embeddings[spk] = flat[i : i + len(files)]
         i += len(files)
     return embeddings
-
-
-def speaker_d_vectors(
-    samples: List[Dict[str, Any]], dim: int, clips_per_speaker: int = 8, progress: bool = True
-) -> Tuple[Dict[str, np.ndarray], DVectorProjection]:
-    """Each speaker's mean embedding over up to ``clips_per_speaker`` of its clips (the first in
-    file order), and the projection to ``dim`` fitted on those clips' embeddings."""
-    embeddings = speaker_embeddings(samples, clips_per_speaker, progress)
-    projection = DVectorProjection.fit(np.concatenate(list(embeddings.values())), dim)
-    return {spk: e.mean(axis=0) for spk, e in embeddings.items()}, projection
 
 
 def d_vector_mapping(
@@ -202,9 +194,9 @@ def d_vector_mapping(
 def prepare_d_vectors(
     samples: List[Dict[str, Any]], out_dir: str, dim: int, clips_per_vector: Optional[int] = None
 ) -> Dict[str, str]:
-    """Embed up to 8 clips of each speaker of ``samples`` (:func:`speaker_embeddings`), fit the
-    projection to ``dim`` on them, and write Coqui's d-vector file (``d_vectors.json``,
-    :func:`d_vector_mapping` with ``clips_per_vector``), the projection
+    """Embed up to ``CLIPS_PER_SPEAKER`` (8) clips of each speaker of ``samples``
+    (:func:`speaker_embeddings`), fit the projection to ``dim`` on them, and write Coqui's d-vector
+    file (``d_vectors.json``, :func:`d_vector_mapping` with ``clips_per_vector``), the projection
     (``d_vector_projection.json``) and the settings (``d_vector_settings.json``) into ``out_dir``.
 
     The projection depends on the clips only, so files made with another ``clips_per_vector`` from
@@ -217,12 +209,12 @@ def prepare_d_vectors(
     paths = {"d_vector_file": os.path.join(out_dir, "d_vectors.json"),
              "projection": os.path.join(out_dir, "d_vector_projection.json")}  # fmt: skip
     settings_path = os.path.join(out_dir, "d_vector_settings.json")
-    settings = {"clips_per_speaker": 8, "clips_per_vector": clips_per_vector}
+    settings = {"clips_per_speaker": CLIPS_PER_SPEAKER, "clips_per_vector": clips_per_vector}
     keys = sorted(s["audio_unique_name"] for s in samples)
     if all(os.path.isfile(p) for p in paths.values()):
         with open(paths["d_vector_file"], encoding="utf-8") as f:
             same_clips = sorted(json.load(f)) == keys
-        written = {"clips_per_speaker": 8, "clips_per_vector": None}
+        written = {**settings, "clips_per_vector": None}  # a folder from before the settings file
         if os.path.isfile(settings_path):
             with open(settings_path, encoding="utf-8") as f:
                 written = json.load(f)
@@ -232,7 +224,7 @@ def prepare_d_vectors(
         logger.info("the d-vectors in %s were made for other clips or settings (%s); making them again",
                     out_dir, written)  # fmt: skip
     os.makedirs(out_dir, exist_ok=True)
-    embeddings = speaker_embeddings(samples, settings["clips_per_speaker"])
+    embeddings = speaker_embeddings(samples)
     projection = DVectorProjection.fit(np.concatenate(list(embeddings.values())), dim)
     logger.info("d-vectors: %d speakers, 256 -> %d dims keep %.1f%% of the clips' variance; %s",
                 len(embeddings), dim, 100 * projection.explained,

@@ -124,6 +124,7 @@ class MamlTrainerModel(TrainerModel):
         self.model = model if model is not None else self.backbone.build_model()
         if config.maml.train_discriminator and not self.backbone.supports_discriminator:
             raise ValueError(f"maml.train_discriminator: the {self.backbone.name} backbone has no discriminator")
+        self._learner_built_for: Optional[tuple] = None  # what apply_config built the learner for
         self.apply_config()
         self.train_sampler: Optional[EpisodeSampler] = None
         self.eval_episodes: List[Episode] = []
@@ -146,7 +147,7 @@ class MamlTrainerModel(TrainerModel):
         maml.check_values()
         adapted = self.backbone.adapter_names(self.model)
         built_for = (tuple(adapted), maml.algorithm, maml.inner_steps, maml.inner_lr)
-        if getattr(self, "_learner_built_for", None) == built_for:
+        if self._learner_built_for == built_for:
             return
         self.adapted = adapted
         self.learner = self.backbone.make_learner(self.model, self.adapted)
@@ -345,8 +346,8 @@ class MamlTrainerModel(TrainerModel):
     def eval_step(self, batch: Dict[str, Any], criterion: nn.Module, optimizer_idx: Optional[int] = None):
         """Adapt to one held-out task (``eval_inner_steps`` steps on its support clips) and score
         its query clips before and after, and log the terms of the task loss after adaptation
-        (``query_<term>_after``, one draw: Glow-TTS' ``log_mle``, ``loss_dur`` and ``gv_loss``,
-        VITS' ``loss_mel``, ``loss_kl``, ...). The Trainer's eval runs under inference mode, which
+        (``query_<term>_after``: Glow-TTS' ``log_mle``, ``loss_dur`` and ``gv_loss``, VITS'
+        ``loss_mel``, ``loss_kl``, ...). The Trainer's eval runs under inference mode, which
         adaptation needs to leave; the model's weights are not changed."""
         episode = self.eval_episodes[int(batch["index"][0])]
         if optimizer_idx == 1:  # the discriminator's turn: its loss against the meta-learned generator
@@ -360,15 +361,15 @@ class MamlTrainerModel(TrainerModel):
         with torch.inference_mode(False), torch.enable_grad():
             task = self._task_batch(episode)
             params = {n: p.detach() for n, p in self.model.named_parameters()}
-            loss = self.backbone.evaluation_loss(self.model)
+            losses = self.backbone.evaluation_losses(self.model)
             with torch.no_grad():
-                before = float(loss(params, task.query))
+                before = float(losses(params, task.query)["loss"])
             result = self.learner.adapt(task.support, steps=steps)
             with torch.no_grad():
-                after = float(loss({**params, **result.fast}, task.query))
-                terms = self.backbone.task_losses(self.model, {**params, **result.fast}, task.query)
+                terms = {name: float(value) for name, value in losses({**params, **result.fast}, task.query).items()}
+        after = terms.pop("loss")
         logs = {"loss": after, "query_loss_before": before, "adaptation_gain": before - after}
-        logs.update({f"query_{name}_after": float(value) for name, value in terms.items() if name != "loss"})
+        logs.update({f"query_{name}_after": value for name, value in terms.items()})
         return {"task": episode.task}, logs
 
     def eval_log(self, *args: Any, **kwargs: Any) -> None:
@@ -541,9 +542,10 @@ class MamlTrainer(Trainer):
         """Coqui's reset (every group of optimiser i at ``get_lr()[i]``), then the learned inner
         rates' group back at ``maml.inner_lr_meta_lr`` when it is set."""
         super().reset_lr()
+        rate = self.config.maml.inner_lr_meta_lr
         for group in self.optimizer[0].param_groups:
-            if group.get("name") == INNER_LRS_GROUP and self.config.maml.inner_lr_meta_lr is not None:
-                group["lr"] = self.config.maml.inner_lr_meta_lr
+            if group.get("name") == INNER_LRS_GROUP and rate is not None:
+                group["lr"] = rate
 
     def restore_model(self) -> None:
         """``Trainer.restore_model`` plus the ``"maml"`` entry (learned inner LRs, sampler check).

@@ -204,7 +204,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         baseline_adapter_preset=args.baseline_adapter_preset, held_out_speakers=args.held_out_speakers,
         shots=args.shots, queries=args.queries, steps=_numbers(args.steps, int, "--steps"), seeds=args.seeds,
         reference_step=args.reference_step, lr=args.lr, device=args.device, overwrite=args.overwrite,
-        progress=not args.no_progress, voices=args.voice,
+        progress=not args.no_progress, voices=args.voice, adapter_preset=args.adapter_preset,
     )  # fmt: skip
     voices = f" and {len(args.voice)} voice{'s' if len(args.voice) != 1 else ''}" if args.voice else ""
     print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements on "
@@ -465,6 +465,9 @@ def _evaluate_parser(sub: Any) -> None:
                    help="the meta model's step the baseline must match, for the steps ratio; measured with a baseline "
                    f"(default {protocol.REFERENCE_STEP})")  # fmt: skip
     p.add_argument("--lr", type=float, default=None, help="the meta model's inner learning rate (default: its own)")
+    p.add_argument("--adapter-preset", default=None,
+                   help="adapt this preset of the meta model, as tts-maml adapt --adapter-preset does (default: the "
+                   "tensors it was meta-trained on)")  # fmt: skip
     _add_device(p)
     _add_overwrite(p, progress=True)
     p.set_defaults(func=_evaluate)

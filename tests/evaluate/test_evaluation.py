@@ -130,12 +130,14 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
 
 def test_evaluate_without_a_baseline_measures_only_the_steps_asked_for(meta_trained, four_held_out, tmp_path):
     # The reference step exists for the baseline to match; with no baseline it is not measured.
+    # --adapter-preset adapts another preset than the meta-trained tensors, as adapt's flag does.
     checkpoint, config = meta_trained
     guest = _guest_folder(four_held_out, tmp_path)
     out = tmp_path / "report"
     assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--voice", str(guest),
                  "--out", str(out), "--shots", "3", "--queries", "1", "--steps", "1", "--seeds", "1",
-                 "--no-progress"]) == 0  # fmt: skip
+                 "--adapter-preset", "speaker_embedding", "--no-progress"]) == 0  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert {r["step"] for r in results["runs"]} == {None, 0, 1}
     assert results["steps_to_match"] == {}
+    assert results["models"]["meta"]["adapted_tensors"] == 1  # the voice slot alone

@@ -188,6 +188,7 @@ def evaluate(
     overwrite: bool = False,
     progress: bool = True,
     voices: Sequence[str] = (),
+    adapter_preset: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Run the protocol (module docstring) and write the report into ``out``; returns the results.
 
@@ -212,6 +213,8 @@ def evaluate(
         device, overwrite, progress: as in ``tts-maml adapt``.
         voices: clips folders (as ``tts-maml adapt`` reads them), each one more voice measured by the
             same protocol and reported on its own (``results["voices"]``), its interval over seeds.
+        adapter_preset: adapt this preset of the meta model instead of the tensors it was
+            meta-trained on (as ``tts-maml adapt --adapter-preset`` does).
     """
     steps = sorted(set(int(s) for s in steps) | {0} | ({int(reference_step)} if baseline_model_path else set()))
     if steps[0] < 0:
@@ -230,7 +233,8 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="tts_maml_evaluate_") as work:
         results = _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr,
                             baseline_lrs, baseline_select_by, baseline_adapter_preset, held_out_speakers, shots,
-                            queries, steps, seeds, reference_step, lr, device, progress, work, voices)  # fmt: skip
+                            queries, steps, seeds, reference_step, lr, device, progress, work, voices,
+                            adapter_preset)  # fmt: skip
     os.makedirs(out, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
     for metric in METRICS if results["summary"] else ():  # the plots are of the test speakers
@@ -241,9 +245,10 @@ def evaluate(
 
 def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,
               baseline_select_by, baseline_adapter_preset, held_out_speakers, shots, queries, steps, seeds,
-              reference_step, lr, device, progress, work, voices) -> Dict[str, Any]:  # fmt: skip
+              reference_step, lr, device, progress, work, voices, adapter_preset) -> Dict[str, Any]:  # fmt: skip
     # evaluate() without the output files; ``work`` holds the phonemes and wavs of the evaluated clips.
-    meta = Subject("meta", model_path, config_path, lr=lr, device=device, phoneme_cache=work)
+    meta = Subject("meta", model_path, config_path, adapter_preset=adapter_preset, lr=lr, device=device,
+                   phoneme_cache=work)  # fmt: skip
     samples = held_out_samples(corpus, held_out_speakers, seed=meta.loaded.config.maml.seed) if corpus else []
     dev, test = split_dev_test(s["speaker_name"] for s in samples)
     if corpus and not test:

@@ -139,6 +139,7 @@ def _adapt(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         seed=args.seed,
         progress=not args.no_progress,
+        optimizer=args.optimizer,
     )
     losses = result.val_losses or result.support_losses
     kind = "held-out" if result.val_losses else "support"
@@ -358,6 +359,9 @@ def _adapt_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help="inner learning rate (default: the learned Meta-SGD rates, else maml.inner_lr)")  # fmt: skip
     p.add_argument("--adapter-preset", default=None, help="adapt this preset (default: what was meta-trained)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",  # adaptation.OPTIMIZERS (torch-free here)
+                   help="sgd: the meta-learned inner loop (default); adam: Adam at --lr (needed), for a voice far "
+                   "from the training speakers with --adapter-preset generator")  # fmt: skip
     p.add_argument("--val-clips", type=int, default=0, help="clips held out for early stopping (default 0)")
     p.add_argument("--name", default="voice", help="the voice's name (default 'voice')")
     _add_device(p)

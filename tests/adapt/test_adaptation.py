@@ -112,7 +112,8 @@ def _linear(lr=None):
 
     config = MamlConfig(algorithm="maml", inner_lr=0.1)
     learner = MetaLearner(model, config, ["weight"], loss)
-    return SimpleNamespace(model=model, learner=learner, lr=lr, backbone=SimpleNamespace(evaluation_loss=lambda m: loss))
+    return SimpleNamespace(model=model, learner=learner, lr=lr, optimizer="sgd", config=SimpleNamespace(grad_clip=0),
+                           backbone=SimpleNamespace(evaluation_loss=lambda m: loss, task_loss=lambda m: loss))  # fmt: skip
 
 
 SUPPORT = {"x": torch.linspace(-1, 1, 8)[:, None], "slope": 2.0}
@@ -129,6 +130,25 @@ def test_adapt_steps_reports_every_step_from_the_start_weights_and_leaves_the_mo
     # None: the config's (or the learned) rate; a given rate is used instead
     fast_lr = adapt_steps(_linear(lr=0.4), SUPPORT, 4, lambda step, fast: None)
     assert float(fast_lr["weight"]) > float(last["weight"])
+
+
+def test_adam_adaptation_steps_with_adam_from_the_same_start():
+    loaded = _linear(lr=0.05)
+    loaded.optimizer = "adam"
+    seen = []
+    last = adapt_steps(loaded, SUPPORT, 300, lambda step, fast: seen.append((step, float(fast["weight"].detach()))))
+    assert [s for s, _ in seen] == list(range(301)) and seen[0][1] == 0.0
+    # Adam's first step moves every tensor by about its rate, whatever the gradient's size
+    assert seen[1][1] == pytest.approx(0.05, rel=1e-3)
+    assert float(last["weight"]) == pytest.approx(2.0, abs=1e-2) and float(loaded.model.weight.detach()) == 0.0
+
+
+def test_adam_adaptation_needs_a_rate_and_a_known_optimizer(tiny_run):
+    model_path, config_path, _ = tiny_run
+    with pytest.raises(ValueError, match="--optimizer adam needs --lr"):
+        load_for_adaptation(model_path, config_path, optimizer="adam")
+    with pytest.raises(ValueError, match="--optimizer must be one of sgd, adam, got 'rmsprop'"):
+        load_for_adaptation(model_path, config_path, lr=1e-3, optimizer="rmsprop")
 
 
 def test_early_stopping_keeps_the_step_with_the_lowest_held_out_loss():
@@ -197,6 +217,16 @@ def test_adapt_is_its_steps(tiny_run, tmp_path):
     assert all(torch.equal(voice.tensors[n], weights.fast[n]) for n in weights.fast)
     assert [c["role"] for c in voice.provenance["clips"]] == roles
     assert json.load(open(result.files["curve.json"]))["lr"] == loaded.config.maml.inner_lr
+
+    # --optimizer adam: the same steps with Adam, over the preset asked for, recorded in the files
+    loaded = load_for_adaptation(model_path, config_path, adapter_preset="generator", lr=1e-4, optimizer="adam")
+    weights = adapt_with_early_stopping(loaded.to("cpu"), batches.support, 2, batches.validation, progress=False)
+    result = adapt(model_path, config_path, clips, str(tmp_path / "adam"), steps=2, val_clips=1, name="v",
+                   lr=1e-4, adapter_preset="generator", optimizer="adam", progress=False)  # fmt: skip
+    assert result.support_losses == weights.support_losses and len(result.adapted) == len(loaded.adapted) > 1
+    curve = json.load(open(result.files["curve.json"]))
+    assert (curve["optimizer"], curve["lr"]) == ("adam", 1e-4)
+    assert load_voice(result.files["voice.pth"]).provenance["optimizer"] == "adam"
 
 
 def test_a_config_that_does_not_match_its_weights_is_named():

@@ -9,8 +9,10 @@
    (:mod:`tts_maml.adapt.clips`), split (seeded) into support and held-out clips, as batches;
 3. **adapt** (:func:`adapt_with_early_stopping` over :func:`adapt_steps`): the same functional
    inner loop as meta-training (:meth:`tts_maml.meta.learner.MetaLearner.adapt`) on the support
-   batch; with held-out clips, scored after every step, keeping the weights of the step with the
-   lowest held-out loss (early stopping). ``tts-maml evaluate`` adapts by :func:`adapt_steps` too;
+   batch, or, with ``optimizer="adam"``, Adam over the same tensors from the same start
+   (:func:`tts_maml.adapt.fine_tuning.fine_tune`); with held-out clips, scored after every step,
+   keeping the weights of the step with the lowest held-out loss (early stopping). ``tts-maml
+   evaluate`` adapts by :func:`adapt_steps` too;
 4. **export** (:func:`export`): into an empty folder (or with ``overwrite``), each file atomically:
 
    - ``adapted.pth`` + ``config.json``: a plain Coqui checkpoint of the base architecture, the new
@@ -39,6 +41,7 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.clips import Clip, read_clips
+from tts_maml.adapt.fine_tuning import fine_tune
 from tts_maml.adapt.voice_delta import Voice, apply_voice
 from tts_maml.backbones import get_backbone
 from tts_maml.checkpoint import MamlEntry, check_state_dict, load_checkpoint
@@ -50,6 +53,8 @@ from tts_maml.plots import plot_adaptation_curve
 logger = logging.getLogger(__name__)
 
 OUTPUT_FILES = ("adapted.pth", "config.json", "voice.pth", "curve.json", "curve.png")
+# How adaptation steps: the meta-learned inner loop (plain gradient steps at the inner rate), or Adam.
+OPTIMIZERS = ("sgd", "adam")
 OnStep = Callable[[int, Dict[str, torch.Tensor]], None]
 
 
@@ -93,6 +98,8 @@ class LoadedModel:
     """A meta-trained checkpoint ready to adapt (see :func:`load_for_adaptation`).
 
     ``lr`` is the inner learning rate: None for the learned Meta-SGD rates, else the rate.
+    ``optimizer`` is how a step moves the tensors (``OPTIMIZERS``): ``"sgd"``, the inner loop
+    meta-training ran, or ``"adam"`` at ``lr``.
     """
 
     config: Any
@@ -102,6 +109,7 @@ class LoadedModel:
     learner: MetaLearner
     adapted: List[str]
     lr: Optional[float]
+    optimizer: str = "sgd"
 
     def to(self, device: str) -> "LoadedModel":
         """Move the model (in eval mode) and its learned inner rates to ``device``; returns self."""
@@ -113,10 +121,16 @@ class LoadedModel:
 
 
 def load_for_adaptation(model_path: str, config_path: str, adapter_preset: Optional[str] = None,
-                        lr: Optional[float] = None) -> LoadedModel:  # fmt: skip
+                        lr: Optional[float] = None, optimizer: str = "sgd") -> LoadedModel:  # fmt: skip
     """Build the model of ``config_path``, load ``model_path`` into it (refusing weights that do not
     fit the config, naming the first tensor), and set up the inner loop as meta-training did: the
-    tensors it adapted (or ``adapter_preset``'s), its learned inner rates (Meta-SGD) unless ``lr``."""
+    tensors it adapted (or ``adapter_preset``'s), its learned inner rates (Meta-SGD) unless ``lr``.
+    ``optimizer="adam"`` steps with Adam at ``lr`` instead (it has no rate of its own: ``lr`` is needed)."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    if optimizer == "adam" and lr is None:
+        raise ValueError("--optimizer adam needs --lr: the model's inner rate is for plain gradient steps, not Adam "
+                         "(1e-4 fine-tunes --adapter-preset generator)")  # fmt: skip
     for path, what in ((model_path, "--model_path"), (config_path, "--config_path")):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{what} {path} does not exist")
@@ -146,7 +160,7 @@ def load_for_adaptation(model_path: str, config_path: str, adapter_preset: Optio
         if learner.inner_lrs is not None and lr is None and learned:
             logger.info("the learned inner rates are for other tensors: adapting with lr=%g", config.maml.inner_lr)
         lr_used = float(lr if lr is not None else config.maml.inner_lr)
-    return LoadedModel(config, backbone, model, checkpoint, learner, adapted, lr_used)
+    return LoadedModel(config, backbone, model, checkpoint, learner, adapted, lr_used, optimizer)
 
 
 def split_clips(clips: Sequence[Clip], val_clips: int, seed: int = 0, source: str = "clips") -> List[str]:
@@ -217,7 +231,8 @@ def prepare_batches(loaded: LoadedModel, clips: Sequence[Clip], roles: Sequence[
 
 
 def adapt_steps(loaded: LoadedModel, support: Any, steps: int, on_step: OnStep) -> Dict[str, torch.Tensor]:
-    """Adapt ``loaded`` on the ``support`` batch for ``steps`` inner steps, at ``loaded.lr``.
+    """Adapt ``loaded`` on the ``support`` batch for ``steps`` inner steps, at ``loaded.lr``
+    (``loaded.optimizer`` ``"adam"``: Adam steps, :func:`tts_maml.adapt.fine_tuning.fine_tune`).
 
     ``on_step(0, weights)`` sees where adaptation starts (``learner.start_weights``), then
     ``on_step(k, fast)`` the fast weights after each step k. Returns the last fast weights
@@ -226,6 +241,8 @@ def adapt_steps(loaded: LoadedModel, support: Any, steps: int, on_step: OnStep) 
     Raises :class:`tts_maml.meta.inner_loop.NonFiniteError` on a diverging step.
     """
     on_step(0, loaded.learner.start_weights(support))
+    if loaded.optimizer == "adam":
+        return fine_tune(loaded, support, steps, loaded.lr, on_step=on_step)
     return loaded.learner.adapt(support, steps=steps, lr=loaded.lr, on_step=on_step).fast
 
 
@@ -296,7 +313,7 @@ def export(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, m
     steps, learning rate, loss curve, ``seed``), merged into ``adapted.pth`` with ``config.json``
     (speaker ``name``), and the loss curve."""
     curve = {"support_loss": weights.support_losses, "val_loss": weights.val_losses, "best_step": weights.best_step,
-             "steps": weights.steps, "lr": lr_label(loaded.lr)}  # fmt: skip
+             "steps": weights.steps, "lr": lr_label(loaded.lr), "optimizer": loaded.optimizer}  # fmt: skip
     clip_roles = [
         {"file": os.path.abspath(c.path), "text": c.text, "role": role,
          "source_rate": c.source_rate, "channels": c.channels, "gain_db": round(c.gain_db, 2)}  # fmt: skip
@@ -308,7 +325,8 @@ def export(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, m
         base_sha256=sha256_file(model_path),
         backbone=loaded.backbone.name,
         provenance={"base_file": os.path.basename(model_path), "adapted": loaded.adapted, "steps": weights.steps,
-                    "best_step": weights.best_step, "lr": lr_label(loaded.lr), "loss_curve": curve,
+                    "best_step": weights.best_step, "lr": lr_label(loaded.lr), "optimizer": loaded.optimizer,
+                    "loss_curve": curve,
                     "clips": clip_roles, "seed": seed},  # fmt: skip
     )
     adapted_checkpoint = apply_voice(loaded.checkpoint, voice)
@@ -339,6 +357,7 @@ def adapt(
     overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
+    optimizer: str = "sgd",
 ) -> AdaptationResult:
     """Adapt a meta-trained model to the voice in ``clips`` and export it to ``out``.
 
@@ -357,6 +376,8 @@ def adapt(
         overwrite: replace the files of a non-empty ``out``.
         seed: seed of the support/held-out split.
         progress: show a progress bar.
+        optimizer: ``"sgd"``, the meta-learned inner loop, or ``"adam"`` at ``lr`` (needed): for a
+            voice far from the training speakers, with ``adapter_preset="generator"``.
     """
     if steps < 0:
         raise ValueError(f"--steps must be >= 0, got {steps}")
@@ -365,7 +386,7 @@ def adapt(
     if not name or any(c in name for c in "/\\\n"):
         raise ValueError(f"--name {name!r} is not a usable voice name")
     check_output_folder(out, overwrite)
-    loaded = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
+    loaded = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr, optimizer=optimizer)
     # Read and check every clip before any step runs.
     clip_list = read_clips(clips, loaded.config, loaded.model.tokenizer, loaded.model.ap)
     roles = split_clips(clip_list, val_clips, seed, source=clips)

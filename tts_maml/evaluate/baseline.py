@@ -3,28 +3,15 @@
 Take the pre-trained multi-speaker model that the meta-learning started from (converted to one
 voice slot by ``tts-maml convert``), and fine-tune it on the same few clips with Adam, as Coqui's
 Trainer would (Adam, gradients clipped at the config's ``grad_clip``), at a learning rate chosen on
-the dev speakers. :func:`fine_tune` is that loop, over the same tensors and the same task loss
-as ``tts-maml adapt`` (the model's adapter selection, or any preset: ``generator`` for every
-weight), starting where ``tts-maml adapt`` starts (``MetaLearner.start_weights``: with
-``maml.voice_start = "d_vector"`` the voice slot starts from the support clips' d-vector).
+the dev speakers. :func:`tts_maml.adapt.fine_tuning.fine_tune` is that loop (``tts-maml adapt
+--optimizer adam`` runs it too), over the same tensors and the same task loss as ``tts-maml adapt``
+(the model's adapter selection, or any preset: ``generator`` for every weight), starting where
+``tts-maml adapt`` starts (``MetaLearner.start_weights``: with ``maml.voice_start = "d_vector"``
+the voice slot starts from the support clips' d-vector).
 :class:`FineTuned` is the baseline as an evaluation subject (measured as the meta-learned model
 is), :func:`choose_baseline_lr` chooses its learning rate on the dev speakers, and
 :func:`train_baseline` writes that choice; ``tts-maml evaluate`` does the same choice itself
 unless it is given one.
-
-Example:
-    >>> import torch
-    >>> from types import SimpleNamespace
-    >>> from tts_maml.evaluate.baseline import fine_tune
-    >>> from tts_maml.config import MamlConfig
-    >>> from tts_maml.meta.learner import MetaLearner
-    >>> model = torch.nn.Linear(1, 1, bias=False)
-    >>> loss = lambda params, x: ((torch.func.functional_call(model, params, (x,)) - 2 * x) ** 2).mean()
-    >>> loaded = SimpleNamespace(model=model, learner=MetaLearner(model, MamlConfig(), ["weight"], loss),
-    ...                          backbone=SimpleNamespace(task_loss=lambda m: loss), config=SimpleNamespace(grad_clip=0))
-    >>> fast = fine_tune(loaded, torch.ones(4, 1), steps=300, lr=0.05)
-    >>> round(float(fast["weight"]), 2)
-    2.0
 """
 
 import copy
@@ -33,63 +20,25 @@ import logging
 import math
 import os
 import tempfile
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
-import torch
-from torch import Tensor
 from tqdm import tqdm
 
 from tts_maml.adapt.adaptation import OnStep
+from tts_maml.adapt.fine_tuning import fine_tune
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.protocol import BASELINE_LRS, BASELINE_STEPS, QUERIES, SELECT_BY, SHOTS
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, Subject
 from tts_maml.evaluate.trials import Trial, make_trials
 from tts_maml.files import atomic_write_text, check_output_folder, sha256_file
-from tts_maml.meta.inner_loop import NonFiniteError
 
 logger = logging.getLogger(__name__)
 
 
-def fine_tune(
-    loaded: Any,
-    support: Any,
-    steps: int,
-    lr: float,
-    on_step: Optional[Callable[[int, Dict[str, Tensor]], None]] = None,
-) -> Dict[str, Tensor]:
-    """Fine-tune the adapted tensors of ``loaded`` (a :class:`tts_maml.adapt.adaptation.LoadedModel`) on
-    the ``support`` batch for ``steps`` Adam steps at ``lr``; returns the fast weights (detached).
-
-    The model's parameters are not changed (the tensors are fine-tuned as a ``{name: tensor}``
-    dict through ``functional_call``, as in adaptation). ``on_step(step, fast)`` is called after
-    each update. Raises :class:`tts_maml.meta.inner_loop.NonFiniteError` on a non-finite loss or gradient.
-    """
-    model = loaded.model
-    base = {**{n: p.detach() for n, p in model.named_parameters()}, **dict(model.named_buffers())}
-    fast = loaded.learner.start_weights(support)  # detached leaves that require grad
-    optimizer = torch.optim.Adam(list(fast.values()), lr=lr)
-    loss_fn = loaded.backbone.task_loss(model)
-    clip = getattr(loaded.config, "grad_clip", 0) or 0
-    clip = float(max(clip) if isinstance(clip, (list, tuple)) else clip)  # VITS: [discriminator, generator]
-    for step in range(1, steps + 1):
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn({**base, **fast}, support)
-        if not torch.isfinite(loss):
-            raise NonFiniteError("fine-tuning loss", step)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(list(fast.values()), clip if clip > 0 else math.inf)
-        if not torch.isfinite(norm):
-            raise NonFiniteError("fine-tuning gradient", step)
-        optimizer.step()
-        if on_step is not None:
-            on_step(step, {n: t.detach() for n, t in fast.items()})
-    return {n: t.detach() for n, t in fast.items()}
-
-
 class FineTuned(Subject):
     """The baseline as a :class:`~tts_maml.evaluate.subject.Subject` named ``baseline``: the
-    starting checkpoint, adapted by :func:`fine_tune` (Adam at ``adam_lr``) instead of by its
+    starting checkpoint, adapted by :func:`~tts_maml.adapt.fine_tuning.fine_tune` (Adam at ``adam_lr``) instead of by its
     inner loop, measured in the same way.
 
     Args:

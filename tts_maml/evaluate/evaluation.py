@@ -18,7 +18,7 @@ The protocol:
   support clips.
 - **The baseline** is what a Coqui user would do instead: the pre-trained multi-speaker model the
   meta-learning started from (converted to one voice slot), fine-tuned on the same support clips
-  with Adam (:func:`tts_maml.evaluate.baseline.fine_tune`, as
+  with Adam (:func:`tts_maml.adapt.fine_tuning.fine_tune`, as
   :class:`tts_maml.evaluate.baseline.FineTuned`) at the learning rate of ``baseline_lrs`` that
   scores best on the dev speakers (:func:`tts_maml.evaluate.baseline.choose_baseline_lr`).
 - **Measures** at each listed step, and once before any clip is used (*no clips*: the model's own

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tts_maml.config import MamlConfig
-from tts_maml.evaluate.baseline import fine_tune
+from tts_maml.adapt.fine_tuning import fine_tune
 from tts_maml.meta.inner_loop import NonFiniteError
 from tts_maml.meta.learner import MetaLearner
 

@@ -73,14 +73,16 @@ def more_recipe_centroids(corpus: str, count: int, cache: str) -> np.ndarray:
     if count <= first:
         raise SystemExit(f"--more-recipes {count}: the corpus already has {first} speakers")
     if os.path.isfile(cache):
-        return np.load(cache)["centroids"]
+        data = np.load(cache)
+        if "corpus" in data.files and str(data["corpus"]) == os.path.abspath(corpus):
+            return data["centroids"]
     texts = generate_sentences(RECIPE_SENTENCES, seed=SENTENCE_SEED)
     rate = int(manifest["sample_rate"])
     centroids = []
     for recipe in speaker_recipes(count, seed=int(manifest["seed"]))[first:]:
         mean = np.mean([embed(trim_and_normalise(synthesize(recipe, t, rate), rate), rate) for t in texts], axis=0)
         centroids.append(mean / np.linalg.norm(mean))
-    np.savez(cache, centroids=np.stack(centroids))
+    np.savez(cache, centroids=np.stack(centroids), corpus=os.path.abspath(corpus))
     return np.stack(centroids)
 
 

@@ -15,6 +15,7 @@ unless it is given one.
 """
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -25,8 +26,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from tts_maml.adapt.adaptation import OnStep
-from tts_maml.adapt.fine_tuning import fine_tune
+from tts_maml.adapt.adaptation import OnStep, adapt_steps
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.protocol import BASELINE_LRS, BASELINE_STEPS, QUERIES, SELECT_BY, SHOTS
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, Subject
@@ -38,8 +38,8 @@ logger = logging.getLogger(__name__)
 
 class FineTuned(Subject):
     """The baseline as a :class:`~tts_maml.evaluate.subject.Subject` named ``baseline``: the
-    starting checkpoint, adapted by :func:`~tts_maml.adapt.fine_tuning.fine_tune` (Adam at ``adam_lr``) instead of by its
-    inner loop, measured in the same way.
+    starting checkpoint, adapted as ``tts-maml adapt --optimizer adam`` adapts (Adam at ``adam_lr``,
+    :func:`~tts_maml.adapt.fine_tuning.fine_tune`) instead of by its inner loop, measured in the same way.
 
     Args:
         model_path, config_path: the starting checkpoint and its config.json.
@@ -65,8 +65,8 @@ class FineTuned(Subject):
         steps 0..steps (step 0: where ``tts-maml adapt`` starts)."""
         if self.adam_lr is None:
             raise ValueError("the baseline's Adam learning rate is not set (FineTuned.at(lr))")
-        on_step(0, self.loaded.learner.start_weights(support))
-        fine_tune(self.loaded, support, steps, self.adam_lr, on_step=on_step)
+        # tts-maml adapt --optimizer adam's own step, on a view of the same loaded model
+        adapt_steps(dataclasses.replace(self.loaded, optimizer="adam", lr=self.adam_lr), support, steps, on_step)
 
 
 def choose_baseline_lr(subject: FineTuned, episodes: Sequence[Trial], lrs: Sequence[float], steps: int,

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from tts_maml.corpus import synthetic_voices as voices
-from tts_maml.corpus.synthetic_voices import STYLES, VoiceRecipe, check_tools, speaker_recipes, synthesize
+from tts_maml.corpus.synthetic_voices import (
+    STYLES,
+    VoiceRecipe,
+    check_tools,
+    installed_festival_voices,
+    speaker_recipes,
+    synthesize,
+)
 
 
 def test_recipes_are_deterministic_and_distinct():
@@ -57,3 +64,22 @@ def test_synthesize_speaks(recipe):
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="unknown engine"):
         synthesize(VoiceRecipe("mbrola", "us1"), "hello")
+
+
+def test_installed_festival_voices_lists_every_language(tmp_path):
+    for voice in ("english/kal_diphone", "italian/lp_diphone", "czech/czech_dita"):
+        (tmp_path / voice / "festvox").mkdir(parents=True)
+    (tmp_path / "finnish" / "suopuhe.common").mkdir(parents=True)  # shared files, not a voice
+    (tmp_path / "README").write_text("not a language folder")
+    assert installed_festival_voices(str(tmp_path)) == ["czech_dita", "kal_diphone", "lp_diphone"]
+    assert installed_festival_voices(str(tmp_path / "missing")) == []
+
+
+def test_festival_writing_no_audio_is_an_error(monkeypatch):
+    # festival's front ends can fail inside a voice and still exit 0, leaving the output file empty.
+    def run(cmd, input, capture_output):
+        return voices.subprocess.CompletedProcess(cmd, 0, b"", b"SIOD ERROR: wrong type of argument")
+
+    monkeypatch.setattr(voices.subprocess, "run", run)
+    with pytest.raises(RuntimeError, match="text2wave wrote no audio with festival voice kal_diphone.*SIOD ERROR"):
+        synthesize(VoiceRecipe("festival", "kal_diphone"), "Hello.")

@@ -37,7 +37,8 @@ DEBIAN_PACKAGES: Dict[str, str] = {
     "kal_diphone": "festvox-kallpc16k",
     "ked_diphone": "festvox-kdlpc16k",
 }
-FESTIVAL_VOICE_DIRS: Sequence[str] = ("/usr/share/festival/voices/english",)
+FESTIVAL_VOICES_ROOT = "/usr/share/festival/voices"
+FESTIVAL_VOICE_DIRS: Sequence[str] = (os.path.join(FESTIVAL_VOICES_ROOT, "english"),)
 
 ESPEAK_ACCENTS: Sequence[str] = (
     "en-gb",
@@ -168,6 +169,24 @@ def check_tools() -> None:
             )
 
 
+def installed_festival_voices(root: str = FESTIVAL_VOICES_ROOT) -> List[str]:
+    """Every festival voice installed under ``root``, in any language (``<language>/<voice>/festvox``), sorted.
+
+    The corpus recipes use the English ones (:data:`FESTIVAL_VOICES`). A voice of another language
+    (Debian's ``festvox-italp16k``, ``festvox-czech-dita``, ...) reads English text through its own
+    language's letter-to-sound rules: an accent, in a timbre the corpus does not have.
+    """
+    if not os.path.isdir(root):
+        return []
+    return sorted(
+        voice
+        for language in os.listdir(root)
+        if os.path.isdir(os.path.join(root, language))
+        for voice in os.listdir(os.path.join(root, language))
+        if os.path.isdir(os.path.join(root, language, voice, "festvox"))
+    )
+
+
 def speaker_recipes(count: int, seed: int = 0) -> List[VoiceRecipe]:
     """Return ``count`` distinct speaker recipes, deterministically for ``seed``.
 
@@ -219,18 +238,18 @@ def _escape_ssml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _run(cmd: List[str], stdin: bytes = b"") -> bytes:
+def _run(cmd: List[str], stdin: bytes = b"") -> "subprocess.CompletedProcess[bytes]":
     proc = subprocess.run(cmd, input=stdin, capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout
+    return proc
 
 
 def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
     if recipe.engine == "espeak-ng":
         ssml = f'<speak><prosody range="{recipe.pitch_range}%">{_escape_ssml(text)}</prosody></speak>'
         speed = str(int(round(175 * recipe.rate)))
-        return _run(["espeak-ng", "-m", "-v", recipe.voice, "-p", str(recipe.pitch), "-s", speed, "--stdout", ssml])
+        return _run(["espeak-ng", "-m", "-v", recipe.voice, "-p", str(recipe.pitch), "-s", speed, "--stdout", ssml]).stdout
     if recipe.engine == "festival":
         f0_mean = 60 + 1.6 * recipe.pitch
         f0_std = 14 * recipe.pitch_range / 100
@@ -238,7 +257,7 @@ def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
         fd, path = tempfile.mkstemp(suffix=".wav")
         os.close(fd)
         try:
-            _run(
+            proc = _run(
                 [
                     "text2wave",
                     "-eval", f"(voice_{recipe.voice})",
@@ -250,7 +269,14 @@ def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
                 stdin=text.encode("utf-8"),
             )  # fmt: skip
             with open(path, "rb") as f:
-                return f.read()
+                data = f.read()
+            # A festival error inside a voice's front end (seen with festvox-italp16k) still exits 0.
+            if len(data) <= 44:
+                raise RuntimeError(
+                    f"text2wave wrote no audio with festival voice {recipe.voice} for {text!r}: "
+                    f"{proc.stderr.decode(errors='replace').strip() or 'no message'}"
+                )
+            return data
         finally:
             os.remove(path)
     raise ValueError(f"unknown engine {recipe.engine!r} (expected 'espeak-ng' or 'festival')")
@@ -277,6 +303,6 @@ def synthesize(recipe: VoiceRecipe, text: str, sample_rate: int = 22050) -> np.n
         ["sox", "-G", "-t", "wav", "-", "-t", "wav", "-e", "float", "-b", "32", "-c", "1", "-r", str(sample_rate), "-",
          *effects],
         stdin=raw,
-    )  # fmt: skip
+    ).stdout  # fmt: skip
     wav, _ = sf.read(io.BytesIO(out), dtype="float32")
     return wav.reshape(-1)

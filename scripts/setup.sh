@@ -33,6 +33,11 @@ fi
 stamp=.venv/.tts_maml-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing tts_maml and its dependencies into .venv"
+    # torch with its CUDA wheels and the rest take about 6 GB: say so before pip fails half-way.
+    free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+    if [ "${free_kb:-0}" -lt $((7 * 1024 * 1024)) ]; then
+        echo "setup: warning: $((free_kb / 1024)) MB free on the disk of $(pwd); the install needs about 6 GB" >&2
+    fi
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[test]"
     touch "$stamp"

@@ -135,6 +135,8 @@ def installed_voice_centroids(rate: int, cache: str) -> Tuple[List[str], np.ndar
             mean = np.mean(embeddings, axis=0)
             labels.append(f"{voice}{cents:+d}")
             centroids.append(mean / np.linalg.norm(mean))
+    if not centroids:
+        raise SystemExit(f"--installed-voices: none of the installed festival voices ({', '.join(voices)}) spoke")
     np.savez(cache, voices=voices, cents=list(INSTALLED_CENTS), labels=labels, centroids=np.stack(centroids))
     return labels, np.stack(centroids)
 

@@ -41,7 +41,7 @@ import os
 import statistics
 import sys
 from collections import defaultdict
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -65,12 +65,17 @@ SENTENCE_SEED = 77  # sentences no corpus speaker of seed 0 reads in this order
 INSTALLED_CENTS: Sequence[int] = (-400, -250, -100, 0, 150, 300)
 
 
+def unit_mean(embeddings: Sequence[np.ndarray]) -> np.ndarray:
+    """The unit-length mean of embeddings (a voice's centroid)."""
+    mean = np.mean(embeddings, axis=0)
+    return mean / np.linalg.norm(mean)
+
+
 def centroid(paths: Sequence[str], clips: int) -> np.ndarray:
     """The unit-length mean embedding of the first ``clips`` files."""
     if not paths:
         raise ValueError("no clips to embed")
-    mean = embed_files(list(paths)[:clips]).mean(axis=0)
-    return mean / np.linalg.norm(mean)
+    return unit_mean(embed_files(list(paths)[:clips]))
 
 
 def training_centroids(corpus: str, clips: int, cache: str):
@@ -86,10 +91,9 @@ def training_centroids(corpus: str, clips: int, cache: str):
     return names, centroids
 
 
-def more_recipe_centroids(corpus: str, count: int, cache: str) -> np.ndarray:
-    """``(R, 256)`` unit centroids of the recipes after the corpus's speakers, up to the ``count``-th."""
-    with open(os.path.join(corpus, MANIFEST_FILE), encoding="utf-8") as f:
-        manifest = json.load(f)
+def more_recipe_centroids(corpus: str, manifest: Dict[str, Any], count: int, cache: str) -> np.ndarray:
+    """``(R, 256)`` unit centroids of the recipes after the corpus's speakers (its ``manifest``), up
+    to the ``count``-th."""
     first = len(manifest["speakers"]) + len(manifest.get("held_out_speakers", []))
     if count <= first:
         raise SystemExit(f"--more-recipes {count}: the corpus already has {first} speakers")
@@ -101,8 +105,7 @@ def more_recipe_centroids(corpus: str, count: int, cache: str) -> np.ndarray:
     rate = int(manifest["sample_rate"])
     centroids = []
     for recipe in speaker_recipes(count, seed=int(manifest["seed"]))[first:]:
-        mean = np.mean([embed(trim_and_normalise(synthesize(recipe, t, rate), rate), rate) for t in texts], axis=0)
-        centroids.append(mean / np.linalg.norm(mean))
+        centroids.append(unit_mean([embed(trim_and_normalise(synthesize(recipe, t, rate), rate), rate) for t in texts]))
     np.savez(cache, centroids=np.stack(centroids), corpus=os.path.abspath(corpus))
     return np.stack(centroids)
 
@@ -132,9 +135,8 @@ def installed_voice_centroids(rate: int, cache: str) -> Tuple[List[str], np.ndar
             if len(embeddings) < 2:
                 print(f"installed voice {voice} at {cents:+d} cents: left out, fewer than 2 sentences spoken")
                 continue
-            mean = np.mean(embeddings, axis=0)
             labels.append(f"{voice}{cents:+d}")
-            centroids.append(mean / np.linalg.norm(mean))
+            centroids.append(unit_mean(embeddings))
     if not centroids:
         raise SystemExit(f"--installed-voices: none of the installed festival voices ({', '.join(voices)}) spoke")
     np.savez(cache, voices=voices, cents=list(INSTALLED_CENTS), labels=labels, centroids=np.stack(centroids))
@@ -168,6 +170,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.corpus, MANIFEST_FILE), encoding="utf-8") as f:
+        manifest = json.load(f)
 
     names, train = training_centroids(args.corpus, args.clips, os.path.join(args.out, "training_speakers.npz"))
     voices = corpus_clips(os.path.join(args.corpus, HELD_OUT_DIR), max_clips=args.clips)
@@ -176,13 +180,12 @@ def main() -> None:
     adapted = adapted_similarity(args.results, args.step)
     more = None
     if args.more_recipes:
-        more = more_recipe_centroids(args.corpus, args.more_recipes,
+        more = more_recipe_centroids(args.corpus, manifest, args.more_recipes,
                                      os.path.join(args.out, f"more_recipes_{args.more_recipes}.npz"))  # fmt: skip
     installed = installed_labels = None
     if args.installed_voices:
-        with open(os.path.join(args.corpus, MANIFEST_FILE), encoding="utf-8") as f:
-            rate = int(json.load(f)["sample_rate"])
-        installed_labels, installed = installed_voice_centroids(rate, os.path.join(args.out, "installed_voices.npz"))
+        installed_labels, installed = installed_voice_centroids(int(manifest["sample_rate"]),
+                                                                os.path.join(args.out, "installed_voices.npz"))  # fmt: skip
         installed_coverage = (installed @ train.T).max(axis=1)
 
     rows = []

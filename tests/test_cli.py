@@ -15,6 +15,22 @@ def test_make_corpus_command(tmp_path, capsys):
     assert os.listdir(out / "held_out" / "txt") == ["sp002"]
 
 
+def test_make_corpus_of_installed_voices(tmp_path, capsys, monkeypatch):
+    from tts_maml.corpus import build
+    from tts_maml.corpus.synthetic_voices import VoiceRecipe
+
+    # An English voice stands in for the installed voices of other languages (CI installs none).
+    monkeypatch.setattr(build, "installed_voice_recipes",
+                        lambda shifts, seed: [VoiceRecipe("festival", "kal_diphone", formant_cents=c) for c in shifts])  # fmt: skip
+    out = tmp_path / "iv"
+    rc = main(["make-corpus", "--installed-voices", "--shifts=-300,300", "--out", str(out), "--utterances", "1",
+               "--workers", "1", "--no-progress"])  # fmt: skip
+    assert rc == 0 and sorted(os.listdir(out / "txt")) == ["iv000", "iv001"]
+    assert "formant_cents=-300" in (out / "speaker-info.txt").read_text()
+    rc = main(["make-corpus", "--installed-voices", "--held-out", "2", "--out", str(tmp_path / "x")])
+    assert rc == 2 and "--held-out applies to the recipe corpus" in capsys.readouterr().err
+
+
 def test_non_empty_out_gives_one_clear_error(tmp_path, capsys):
     (tmp_path / "x").write_text("keep")
     rc = main(["make-corpus", "--out", str(tmp_path), "--speakers", "1", "--utterances", "1"])

@@ -85,15 +85,34 @@ def test_pretrain_recipe_then_fine_tuning_with_drawn_d_vectors(tmp_path, monkeyp
     out = str(tmp_path / "output")
     common = ["--data-path", corpus.out, "--output-path", out, "--coqpit.batch_size", "8",
               "--coqpit.test_sentences", "[]", "--coqpit.print_step", "1"]  # fmt: skip
-    monkeypatch.setattr(sys, "argv", [recipe, *common, "--coqpit.epochs", "1", "--coqpit.run_name", "first"])
+    # A second VCTK-layout folder (two of the speakers under new names) is trained on beside the first.
+    extra = tmp_path / "extra"
+    for old, new in (("sp000", "xa000"), ("sp001", "xa001")):
+        for kind, suffix in (("wav48_silence_trimmed", "_mic1.flac"), ("txt", ".txt")):
+            (extra / kind / new).mkdir(parents=True)
+            for path in glob.glob(os.path.join(corpus.out, kind, old, f"*{suffix}")):
+                name = os.path.basename(path).replace(old, new)
+                (extra / kind / new / name).write_bytes(open(path, "rb").read())
+    monkeypatch.setattr(sys, "argv", [recipe, *common, "--coqpit.epochs", "1", "--coqpit.run_name", "first",
+                                      "--extra-data-path", str(extra)])  # fmt: skip
     runpy.run_path(recipe, run_name="__main__")
     (first,) = glob.glob(os.path.join(out, "first-*"))
+    with open(os.path.join(out, "d_vectors", "d_vectors.json"), encoding="utf-8") as f:
+        conditioned = json.load(f)
+    assert sum("xa000" in name for name in conditioned) == 8 and len(conditioned) == 12 * 8 + 2 * 8
+    with open(os.path.join(first, "config.json"), encoding="utf-8") as f:
+        assert [d["path"] for d in json.load(f)["datasets"]] == [corpus.out, str(extra)]
+    # A folder whose speakers are already in the training data is refused before anything trains.
+    monkeypatch.setattr(sys, "argv", [recipe, *common, "--extra-data-path", corpus.out])
+    with pytest.raises(SystemExit, match="sp000.*already in the training data"):
+        runpy.run_path(recipe, run_name="__main__")
     last = torch.load(max(glob.glob(os.path.join(first, "checkpoint_*.pth")), key=os.path.getmtime),
                       map_location="cpu", weights_only=False)  # fmt: skip
     assert last["step"] == torch.load(os.path.join(first, "best_model.pth"), weights_only=False)["step"] > 0
     # On from its last weights, each clip conditioned on the mean of 2 of its speaker's clips.
     args = [recipe, *common, "--coqpit.epochs", "2", "--coqpit.run_name", "second", "--d-vector-clips", "2",
-            "--from-checkpoint", os.path.join(first, f"checkpoint_{last['step']}.pth"), "--global-variance-weight", "1"]  # fmt: skip
+            "--from-checkpoint", os.path.join(first, f"checkpoint_{last['step']}.pth"), "--global-variance-weight", "1",
+            "--extra-data-path", str(extra)]  # fmt: skip
     monkeypatch.setattr(sys, "argv", args)
     runpy.run_path(recipe, run_name="__main__")
     (second,) = glob.glob(os.path.join(out, "second-*"))

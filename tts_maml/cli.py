@@ -19,19 +19,18 @@ logger = logging.getLogger("tts_maml")
 
 
 def _make_corpus(args: argparse.Namespace) -> int:
-    from tts_maml.corpus.build import build_corpus
+    from tts_maml.corpus.build import build_corpus, build_installed_voices_corpus
+    from tts_maml.corpus.synthetic_voices import INSTALLED_SHIFTS
 
-    summary = build_corpus(
-        args.out,
-        speakers=args.speakers,
-        utterances=args.utterances,
-        seed=args.seed,
-        sample_rate=args.sample_rate,
-        held_out=args.held_out,
-        overwrite=args.overwrite,
-        workers=args.workers,
-        progress=not args.no_progress,
-    )
+    common = {"utterances": args.utterances, "seed": args.seed, "sample_rate": args.sample_rate,
+              "overwrite": args.overwrite, "workers": args.workers, "progress": not args.no_progress}  # fmt: skip
+    if args.installed_voices:
+        if args.held_out:
+            raise ValueError("--held-out applies to the recipe corpus, not to --installed-voices")
+        shifts = _numbers(args.shifts, int, "--shifts") if args.shifts else INSTALLED_SHIFTS
+        summary = build_installed_voices_corpus(args.out, shifts=shifts, **common)
+    else:
+        summary = build_corpus(args.out, speakers=args.speakers, held_out=args.held_out, **common)
     print(f"corpus: {summary.out} ({summary.clips} clips, {summary.seconds / 60:.1f} min of audio)")
     print(f"read it with BaseDatasetConfig(formatter='vctk', path='{summary.out}')")
     if summary.held_out_speakers:
@@ -286,6 +285,12 @@ def _make_corpus_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--installed-voices", action="store_true",
+                   help="instead of the recipe speakers: one speaker (iv000...) per festival voice of another "
+                        "language installed on the machine x --shifts, to train on beside a recipe corpus")  # fmt: skip
+    p.add_argument("--shifts", default=None,
+                   help="formant shifts in cents of --installed-voices, as --shifts=-400,0,400 "
+                        "(default -400,-200,0,200,400)")  # fmt: skip
     p.set_defaults(func=_make_corpus)
 
 

@@ -7,6 +7,7 @@
 #   python recipes/vctk/pretrain_glow_tts.py --output-path runs --from-checkpoint runs/<run>/checkpoint_N.pth \
 #       --global-variance-weight 1 --coqpit.epochs 1    # then global-variance fine-tuning (a new run folder)
 #   ... --d-vector-clips 3    # each clip conditioned on the mean of 3 of its speaker's clips, not the speaker's mean
+#   ... --extra-data-path /data/more_voices   # train on another VCTK-layout folder's speakers too (repeatable)
 #
 # Then convert it into a one-voice-slot tts_maml model and meta-train from it:
 #   tts-maml convert --model_path runs/<run>/checkpoint_N.pth --config_path runs/<run>/config.json --out base/
@@ -38,6 +39,8 @@ def fine_tuning_arguments(parser):
     parser.add_argument("--d-vector-clips", type=int, default=None,
                         help="each clip's d-vector is the mean of this many of its speaker's 8 embedded clips, drawn for it "
                              "(3 spreads them as much as a new voice's 5-clip mean; default: one mean per speaker)")  # fmt: skip
+    parser.add_argument("--extra-data-path", action="append", default=[],
+                        help="another VCTK-layout folder whose speakers are trained on too (repeatable)")  # fmt: skip
 
 
 def main():
@@ -45,7 +48,14 @@ def main():
                             extra=fine_tuning_arguments)  # fmt: skip
     output_path = output_folder(args)
     dataset = BaseDatasetConfig(formatter="vctk", path=args.data_path or offline_corpus(**PRETRAIN_CORPUS))
+    extras = [BaseDatasetConfig(formatter="vctk", path=path) for path in args.extra_data_path]
     samples = load_samples(dataset)  # every training speaker (the built-in corpus keeps dev/test apart)
+    for extra in extras:
+        more = load_samples(extra)
+        clash = sorted({s["speaker_name"] for s in more} & {s["speaker_name"] for s in samples})
+        if clash:
+            raise SystemExit(f"--extra-data-path {extra.path}: speakers {', '.join(clash[:5])} are already in the training data")
+        samples += more
 
     # Speaker d-vectors of every clip, projected to the encoder's width (computed once per output folder).
     folder = "d_vectors" if args.d_vector_clips is None else f"d_vectors_mean{args.d_vector_clips}"
@@ -55,6 +65,7 @@ def main():
         checkpoint = torch.load(args.from_checkpoint, map_location="cpu", weights_only=False)
         config = fine_tuning_config(config, checkpoint_rate(config, checkpoint), run_name="pretrain_glow_tts_gv")
     ap, tokenizer, config = coqui_setup(config, dataset, output_path)
+    config.datasets += extras
     speakers = SpeakerManager.init_from_config(config)
     if args.global_variance_weight:
         model = GlobalVarianceGlowTTS(config, ap, tokenizer, speakers, weight=args.global_variance_weight)

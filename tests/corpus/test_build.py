@@ -8,9 +8,11 @@ from TTS.tts.configs.shared_configs import BaseDatasetConfig, BaseTTSConfig
 from TTS.tts.datasets import load_tts_samples
 
 from tts_maml.corpus import build as corpus
+from tts_maml.corpus.synthetic_voices import NoAudioError, VoiceRecipe
 from tts_maml.corpus.build import (
     attach_styles,
     build_corpus,
+    build_installed_voices_corpus,
     clip_file_id,
     load_styles,
     plan_corpus,
@@ -120,7 +122,7 @@ def test_an_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
         calls.append(args)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return 1.0
+        return 1.0, args[2].file_id, args[2].text
 
     monkeypatch.setattr(corpus, "_render", render)
     out = tmp_path / "out"
@@ -178,3 +180,34 @@ def test_speaker_clips_renders_one_speaker_exactly_as_the_corpus_does(small_corp
     assert all(os.path.isfile(c["path"]) for c in in_corpus)
     with pytest.raises(ValueError, match="not in a corpus"):
         speaker_clips(str(tmp_path / "x"), "sp999", speakers=3, utterances=4, seed=7, held_out=1)
+
+
+def test_installed_voices_corpus_trains_beside_a_recipe_corpus(tmp_path, monkeypatch):
+    # The English voices stand in for installed voices of other languages (CI installs none).
+    # One sentence stands in for one a voice's front end cannot speak: a spare is said instead.
+    recipes = [VoiceRecipe("festival", "kal_diphone", formant_cents=-200), VoiceRecipe("espeak-ng", "en-us+f2")]
+    monkeypatch.setattr(corpus, "installed_voice_recipes", lambda shifts, seed: recipes)
+    plan = corpus.plan_installed_corpus(recipes, 2)
+    unspeakable = plan[1].text
+    speak = corpus.synthesize
+
+    def synthesize(recipe, text, sample_rate):
+        if text == unspeakable:
+            raise NoAudioError(f"text2wave wrote no audio with festival voice {recipe.voice} for {text!r}")
+        return speak(recipe, text, sample_rate)
+
+    monkeypatch.setattr(corpus, "synthesize", synthesize)
+    summary = build_installed_voices_corpus(str(tmp_path / "iv"), utterances=2, workers=1, progress=False)
+    assert summary.speakers == ["iv000", "iv001"] and summary.held_out_speakers == [] and summary.clips == 4
+    samples = _load(summary.out)
+    assert sorted({s["speaker_name"] for s in samples}) == ["VCTK_iv000", "VCTK_iv001"]
+    said = {clip_file_id(s["audio_file"]): s["text"].strip() for s in samples}
+    assert said["iv000_002"] == plan[1].spare_texts[0] != unspeakable
+    assert read_clips_metadata(os.path.join(summary.out, "wav48_silence_trimmed", "iv000"))[1]["text"] == said["iv000_002"]
+    # New text: none of a recipe corpus's sentences for the same seed.
+    assert not set(said.values()) & {j.text for j in plan_corpus(2, 2, seed=0)}
+    # A voice that can speak none of a clip's sentences is an error naming the clip.
+    monkeypatch.setattr(corpus, "synthesize", lambda recipe, text, sample_rate: (_ for _ in ()).throw(NoAudioError("no audio")))
+    with pytest.raises(RuntimeError, match="could not render iv000_001 .*voice=kal_diphone.*no audio"):
+        build_installed_voices_corpus(str(tmp_path / "none"), utterances=1, workers=1, progress=False)
+    assert not (tmp_path / "none").exists()

@@ -7,6 +7,7 @@ from tts_maml.corpus.synthetic_voices import (
     VoiceRecipe,
     check_tools,
     installed_festival_voices,
+    installed_voice_recipes,
     speaker_recipes,
     synthesize,
 )
@@ -81,5 +82,29 @@ def test_festival_writing_no_audio_is_an_error(monkeypatch):
         return voices.subprocess.CompletedProcess(cmd, 0, b"", b"SIOD ERROR: wrong type of argument")
 
     monkeypatch.setattr(voices.subprocess, "run", run)
-    with pytest.raises(RuntimeError, match="text2wave wrote no audio with festival voice kal_diphone.*SIOD ERROR"):
+    with pytest.raises(voices.NoAudioError, match="text2wave wrote no audio with festival voice kal_diphone.*SIOD ERROR"):
         synthesize(VoiceRecipe("festival", "kal_diphone"), "Hello.")
+
+
+def test_installed_voice_recipes_cover_other_languages_times_shifts(tmp_path):
+    for voice in ("english/kal_diphone", "italian/lp_diphone", "czech/czech_dita", "english/cmu_us_slt_arctic_hts"):
+        (tmp_path / voice / "festvox").mkdir(parents=True)
+    recipes = installed_voice_recipes(shifts=(-200, 0, 300), seed=3, root=str(tmp_path))
+    # The corpus's own English voices, and the outside voice's speaker (slt), are not training speakers.
+    assert [(r.voice, r.formant_cents) for r in recipes] == [
+        ("czech_dita", -200), ("czech_dita", 0), ("czech_dita", 300),
+        ("lp_diphone", -200), ("lp_diphone", 0), ("lp_diphone", 300),
+    ]  # fmt: skip
+    assert {r.engine for r in recipes} == {"festival"} and {r.gender for r in recipes} == {"-"}
+    assert len({(r.pitch, r.rate, r.eq_db) for r in recipes}) == 6  # prosody drawn per speaker
+    assert recipes == installed_voice_recipes(shifts=(-200, 0, 300), seed=3, root=str(tmp_path))
+    assert recipes != installed_voice_recipes(shifts=(-200, 0, 300), seed=4, root=str(tmp_path))
+
+
+def test_installed_voice_recipes_name_the_packages_when_none_is_installed(tmp_path):
+    (tmp_path / "english" / "kal_diphone" / "festvox").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="no festival voice of another language.*festvox-italp16k"):
+        installed_voice_recipes(root=str(tmp_path))
+    (tmp_path / "italian" / "lp_diphone" / "festvox").mkdir(parents=True)
+    with pytest.raises(ValueError, match="at least one formant shift"):
+        installed_voice_recipes(shifts=(), root=str(tmp_path))

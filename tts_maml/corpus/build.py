@@ -29,15 +29,24 @@ import os
 import secrets
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
 from tts_maml.corpus.sentences import generate_sentences
-from tts_maml.corpus.synthetic_voices import STYLES, VoiceRecipe, check_tools, speaker_recipes, synthesize
+from tts_maml.corpus.synthetic_voices import (
+    INSTALLED_SHIFTS,
+    STYLES,
+    NoAudioError,
+    VoiceRecipe,
+    check_tools,
+    installed_voice_recipes,
+    speaker_recipes,
+    synthesize,
+)
 from tts_maml.files import check_output_folder
 
 logger = logging.getLogger(__name__)
@@ -52,6 +61,13 @@ MIC = "mic1"
 # at least two styles (with 2 clips or more), and every style is spoken by every speaker (with
 # 8 clips or more), so tasks can be cut by speaker or by style.
 EXPRESSIVE_STYLES: Tuple[str, ...] = ("fast", "slow", "high", "low")
+# The installed-voice corpus: its speakers' ids (``iv000``...), so that it trains beside a recipe
+# corpus without a name in both; its sentences drawn with another seed than a recipe corpus's
+# (new text, not the recipe speakers' sentences again); and spare sentences per clip, for a
+# sentence that a voice's front end cannot speak.
+INSTALLED_PREFIX = "iv"
+INSTALLED_SENTENCE_SEED = 7919
+SPARE_SENTENCES = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,7 @@ class ClipJob:
     text: str
     style: str
     recipe: VoiceRecipe
+    spare_texts: Tuple[str, ...] = ()
 
 
 @dataclass
@@ -88,9 +105,9 @@ class CorpusSummary:
     recipes: Dict[str, str] = field(default_factory=dict)
 
 
-def speaker_id(index: int) -> str:
+def speaker_id(index: int, prefix: str = "sp") -> str:
     """The id of the ``index``-th speaker (``sp000``, ``sp001``...); held-out ids follow on."""
-    return f"sp{index:03d}"
+    return f"{prefix}{index:03d}"
 
 
 def clip_style(speaker_index: int, clip_index: int) -> str:
@@ -127,6 +144,27 @@ def plan_corpus(speakers: int, utterances: int, seed: int = 0, held_out: int = 0
     return jobs
 
 
+def plan_installed_corpus(recipes: Sequence[VoiceRecipe], utterances: int, seed: int = 0) -> List[ClipJob]:
+    """Every clip of an installed-voice corpus (:func:`build_installed_voices_corpus`), in order.
+
+    Sentences come from ``INSTALLED_SENTENCE_SEED + seed``; each clip carries
+    :data:`SPARE_SENTENCES` spares, drawn after every clip's own sentence.
+    """
+    if utterances < 1 or not recipes:
+        raise ValueError(f"need utterances >= 1 and at least one voice (got {utterances}, {len(recipes)})")
+    n = len(recipes) * utterances
+    sentences = generate_sentences(n * (1 + SPARE_SENTENCES), seed=INSTALLED_SENTENCE_SEED + seed)
+    jobs = []
+    for s, recipe in enumerate(recipes):
+        spk = speaker_id(s, INSTALLED_PREFIX)
+        for u in range(utterances):
+            k, style = s * utterances + u, clip_style(s, u)
+            jobs.append(ClipJob(subdir="", speaker=spk, file_id=f"{spk}_{u + 1:03d}", text=sentences[k], style=style,
+                                recipe=recipe.styled(STYLES[style]),
+                                spare_texts=tuple(sentences[n + k * SPARE_SENTENCES: n + (k + 1) * SPARE_SENTENCES])))  # fmt: skip
+    return jobs
+
+
 def trim_and_normalise(wav: np.ndarray, sample_rate: int, top_db: float = 40.0, pad_ms: float = 30.0,
                        peak: float = 0.95) -> np.ndarray:  # fmt: skip
     """Cut leading/trailing audio quieter than ``top_db`` below the peak (keeping ``pad_ms``) and
@@ -147,10 +185,25 @@ def trim_and_normalise(wav: np.ndarray, sample_rate: int, top_db: float = 40.0, 
     return (wav * (peak / float(np.max(np.abs(wav))))).astype(np.float32)
 
 
-def _render(args: Tuple[str, int, ClipJob]) -> float:
+def _speak(job: ClipJob, sample_rate: int) -> Tuple[np.ndarray, str]:
+    """The clip's audio and the sentence it says: its own, or the first spare its voice can speak."""
+    texts = (job.text, *job.spare_texts)
+    for i, text in enumerate(texts):
+        try:
+            wav = trim_and_normalise(synthesize(job.recipe, text, sample_rate), sample_rate)
+        except NoAudioError:
+            if i == len(texts) - 1:
+                raise
+            continue
+        return wav, text
+    raise AssertionError("unreachable")
+
+
+def _render(args: Tuple[str, int, ClipJob]) -> Tuple[float, str, str]:
+    """Render one clip; its seconds of audio, file id and the sentence it says."""
     root, sample_rate, job = args
     try:
-        wav = trim_and_normalise(synthesize(job.recipe, job.text, sample_rate), sample_rate)
+        wav, text = _speak(job, sample_rate)
     except Exception as e:  # name the clip: a worker's traceback alone does not say which one
         raise RuntimeError(f"could not render {job.file_id} ({job.recipe.describe()}): {e}") from e
     base = os.path.join(root, job.subdir)
@@ -158,8 +211,8 @@ def _render(args: Tuple[str, int, ClipJob]) -> float:
     txt_path = os.path.join(base, TXT_DIR, job.speaker, f"{job.file_id}.txt")
     sf.write(wav_path, wav, sample_rate, subtype="PCM_16")
     with open(txt_path, "w", encoding="utf-8") as f:
-        f.write(job.text + "\n")
-    return wav.size / sample_rate
+        f.write(text + "\n")
+    return wav.size / sample_rate, job.file_id, text
 
 
 def _write_metadata(root: str, jobs: List[ClipJob], recipes: Dict[str, VoiceRecipe]) -> None:
@@ -195,8 +248,10 @@ def _move_into_place(tmp: str, out: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _render_all(root: str, jobs: List[ClipJob], sample_rate: int, workers: Optional[int], progress: bool) -> float:
-    """Render every clip into ``root`` (folders made first), in ``workers`` processes; the seconds of audio."""
+def _render_all(root: str, jobs: List[ClipJob], sample_rate: int, workers: Optional[int],
+                progress: bool) -> Tuple[float, List[ClipJob]]:  # fmt: skip
+    """Render every clip into ``root`` (folders made first), in ``workers`` processes; the seconds of
+    audio and the jobs with the sentence each clip says."""
     for j in jobs:
         for kind in (WAV_DIR, TXT_DIR):
             os.makedirs(os.path.join(root, j.subdir, kind, j.speaker), exist_ok=True)
@@ -204,20 +259,26 @@ def _render_all(root: str, jobs: List[ClipJob], sample_rate: int, workers: Optio
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(jobs), desc="make-corpus", unit="clip", disable=not progress)
     seconds = 0.0
+    spoken: Dict[str, str] = {}
     with bar:
         if workers == 1:
-            results: Iterable[float] = map(_render, work)
+            results: Iterable[Tuple[float, str, str]] = map(_render, work)
         else:
             pool = multiprocessing.get_context("spawn").Pool(workers)
             results = pool.imap_unordered(_render, work, chunksize=4)
         try:
-            for duration in results:
+            for duration, file_id, text in results:
                 seconds += duration
+                spoken[file_id] = text
                 bar.update(1)
         finally:
             if workers != 1:
                 pool.terminate()
-    return seconds
+    for j in jobs:  # logged here: a worker process's log lines go nowhere
+        if spoken[j.file_id] != j.text:
+            logger.info("%s: festival voice %s spoke no audio for its sentence; it says a spare one instead",
+                        j.file_id, j.recipe.voice)  # fmt: skip
+    return seconds, [replace(j, text=spoken[j.file_id], spare_texts=()) for j in jobs]
 
 
 def _write_manifest(root: str, summary: CorpusSummary, seed: int, utterances: int) -> None:
@@ -265,18 +326,65 @@ def build_corpus(
     check_tools()
     jobs = plan_corpus(speakers, utterances, seed=seed, held_out=held_out)
     recipes = {speaker_id(i): r for i, r in enumerate(speaker_recipes(speakers + held_out, seed=seed))}
+    summary = _write_corpus(out, jobs, recipes, speakers, seed, utterances, sample_rate, workers, progress)
+    logger.info(
+        "wrote %d clips (%.1f min of audio) of %d speakers (+%d held out) to %s",
+        summary.clips, summary.seconds / 60, speakers, held_out, out,
+    )  # fmt: skip
+    return summary
+
+
+def build_installed_voices_corpus(
+    out: str,
+    utterances: int = 20,
+    shifts: Sequence[int] = INSTALLED_SHIFTS,
+    seed: int = 0,
+    sample_rate: int = 22050,
+    overwrite: bool = False,
+    workers: Optional[int] = None,
+    progress: bool = True,
+) -> CorpusSummary:
+    """Build a corpus of the festival voices of other languages installed on the machine, in the
+    layout of :func:`build_corpus`, to train on beside a recipe corpus.
+
+    One speaker (``iv000``, ``iv001``...) per installed voice x formant shift
+    (:func:`tts_maml.corpus.synthetic_voices.installed_voice_recipes`), with the recipe corpus's
+    styles; no held-out speakers. A sentence a voice's front end cannot speak is replaced by a
+    spare one (logged), and the transcript records what was said.
+
+    Example:
+        >>> from tts_maml.corpus.build import build_installed_voices_corpus
+        >>> build_installed_voices_corpus("/tmp/installed", utterances=2, shifts=(0,))  # doctest: +SKIP
+    """
+    out = os.path.abspath(out)
+    check_output_folder(out, overwrite)
+    check_tools()
+    voices = installed_voice_recipes(shifts, seed=seed)
+    jobs = plan_installed_corpus(voices, utterances, seed=seed)
+    recipes = {speaker_id(i, INSTALLED_PREFIX): r for i, r in enumerate(voices)}
+    summary = _write_corpus(out, jobs, recipes, len(voices), seed, utterances, sample_rate, workers, progress)
+    logger.info("wrote %d clips (%.1f min of audio) of %d installed-voice speakers to %s",
+                summary.clips, summary.seconds / 60, len(voices), out)  # fmt: skip
+    return summary
+
+
+def _write_corpus(out: str, jobs: List[ClipJob], recipes: Dict[str, VoiceRecipe], speakers: int, seed: int,
+                  utterances: int, sample_rate: int, workers: Optional[int], progress: bool) -> CorpusSummary:  # fmt: skip
+    """Render ``jobs`` and write the corpus into ``out`` atomically; the first ``speakers`` of
+    ``recipes`` (in order) are training speakers, the rest held out."""
+    names = list(recipes)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     # Not mkdtemp: its 0700 would survive the rename; mkdir gives the folder the user's usual mode.
     tmp = os.path.join(parent, f".{os.path.basename(out)}.partial-{secrets.token_hex(8)}")
     os.mkdir(tmp)
     try:
-        seconds = _render_all(tmp, jobs, sample_rate, workers, progress)
+        seconds, jobs = _render_all(tmp, jobs, sample_rate, workers, progress)
         _write_metadata(tmp, jobs, recipes)
         summary = CorpusSummary(
             out=out,
-            speakers=[speaker_id(i) for i in range(speakers)],
-            held_out_speakers=[speaker_id(i) for i in range(speakers, speakers + held_out)],
+            speakers=names[:speakers],
+            held_out_speakers=names[speakers:],
             clips=len(jobs),
             sample_rate=sample_rate,
             seconds=round(seconds, 2),
@@ -287,10 +395,6 @@ def build_corpus(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info(
-        "wrote %d clips (%.1f min of audio) of %d speakers (+%d held out) to %s",
-        summary.clips, summary.seconds / 60, speakers, held_out, out,
-    )  # fmt: skip
     return summary
 
 

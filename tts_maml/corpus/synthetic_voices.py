@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, replace
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -61,6 +61,17 @@ ESPEAK_VARIANTS: Sequence[str] = (
 )  # fmt: skip
 FEMALE_VARIANTS = frozenset({"f1", "f2", "f3", "f4", "f5", "Annie", "belinda", "linda", "steph"})
 FESTIVAL_VOICES: Sequence[str] = ("kal_diphone", "ked_diphone")
+# Debian's festival voices of other languages that speak (festvox-hi-nsk's Hindi voice is broken in
+# Debian 12: it misses hindi_phones.scm).
+OTHER_LANGUAGE_PACKAGES: Sequence[str] = (
+    "festvox-italp16k", "festvox-itapc16k", "festvox-czech-dita", "festvox-czech-krb", "festvox-czech-machac",
+    "festvox-suopuhe-lj", "festvox-suopuhe-mv", "festvox-ca-ona-hts", "festvox-ru",
+)  # fmt: skip
+# Speakers behind a test voice (the outside voice is flite's `slt`, CMU ARCTIC's speaker; Debian's
+# festvox-us-slt-hts is the same person): an installed voice of one is never made a training speaker.
+TEST_VOICE_SPEAKERS: Sequence[str] = ("slt",)
+# Formant shifts of the installed-voice speakers: five per voice, 200 cents apart.
+INSTALLED_SHIFTS: Sequence[int] = (-400, -200, 0, 200, 400)
 # Formant shifts in cents, visited with a stride so that neighbours in the speaker list differ
 # by at least 300 cents.
 FORMANT_CENTS: Sequence[int] = tuple(range(-500, 501, 100))
@@ -118,7 +129,8 @@ class VoiceRecipe:
         treble_db: sox high-shelf gain in dB (microphone colour).
         eq_hz: centre frequency of a one-octave peaking EQ band (timbre).
         eq_db: gain of that band in dB.
-        gender: ``"F"`` or ``"M"``, as perceived (recorded in speaker-info.txt).
+        gender: ``"F"`` or ``"M"``, as perceived, or ``"-"`` where nobody judged it (recorded in
+            speaker-info.txt).
     """
 
     engine: str
@@ -150,6 +162,11 @@ class VoiceRecipe:
     def accent(self) -> str:
         """The accent column of speaker-info.txt."""
         return self.voice.split("+")[0] if self.engine == "espeak-ng" else "festival-" + self.voice
+
+
+class NoAudioError(RuntimeError):
+    """A synthesiser exited cleanly but spoke nothing (festival's Italian front end does on some
+    sentences): another sentence may work with the same voice."""
 
 
 def check_tools() -> None:
@@ -187,6 +204,53 @@ def installed_festival_voices(root: str = FESTIVAL_VOICES_ROOT) -> List[str]:
     )
 
 
+def _drawn_prosody(rng: random.Random, index: int) -> Dict[str, Any]:
+    """A speaker's prosody and microphone colour, drawn from ``rng`` (the draws in a fixed order, so a
+    seed gives the same speakers as before), with the EQ band of the ``index``-th speaker."""
+    return {
+        "pitch": rng.randint(25, 75),
+        "pitch_range": rng.choice((60, 80, 100, 130, 160)),
+        "rate": round(rng.uniform(0.85, 1.15), 3),
+        "bass_db": round(rng.uniform(-5.0, 5.0), 1),
+        "treble_db": round(rng.uniform(-5.0, 5.0), 1),
+        "eq_hz": EQ_BANDS_HZ[index % len(EQ_BANDS_HZ)],
+        "eq_db": round(rng.choice((-1, 1)) * rng.uniform(4.0, 8.0), 1),
+    }
+
+
+def installed_voice_recipes(shifts: Sequence[int] = INSTALLED_SHIFTS, seed: int = 0,
+                            root: str = FESTIVAL_VOICES_ROOT) -> List[VoiceRecipe]:  # fmt: skip
+    """One speaker per installed festival voice of another language than the corpus's x formant shift.
+
+    The voices are :func:`installed_festival_voices` less the corpus's own English ones
+    (:data:`FESTIVAL_VOICES`) and any voice of a test voice's speaker (:data:`TEST_VOICE_SPEAKERS`);
+    prosody and microphone colour are drawn from ``seed`` as :func:`speaker_recipes` draws them. Such
+    a voice reads English through its own language's letter-to-sound rules: an accent, in a timbre
+    the recipe corpus does not have. Raises ``RuntimeError`` naming Debian's packages when none is
+    installed.
+
+    Example:
+        >>> from tts_maml.corpus.synthetic_voices import installed_voice_recipes
+        >>> recipes = installed_voice_recipes(shifts=(0, 200))  # doctest: +SKIP
+        >>> recipes[0].voice, recipes[1].formant_cents  # doctest: +SKIP
+        ('czech_dita', 200)
+    """
+    voices = [v for v in installed_festival_voices(root)
+              if v not in FESTIVAL_VOICES and not any(s in v for s in TEST_VOICE_SPEAKERS)]  # fmt: skip
+    if not voices:
+        raise RuntimeError(
+            f"no festival voice of another language is installed under {root}: install some of Debian's "
+            f"(apt-get install {' '.join(OTHER_LANGUAGE_PACKAGES)})"
+        )
+    if not shifts:
+        raise ValueError("need at least one formant shift")
+    rng = random.Random(seed)
+    return [
+        VoiceRecipe(engine="festival", voice=voice, formant_cents=int(cents), gender="-", **_drawn_prosody(rng, i))
+        for i, (voice, cents) in enumerate((v, c) for v in voices for c in shifts)
+    ]
+
+
 def speaker_recipes(count: int, seed: int = 0) -> List[VoiceRecipe]:
     """Return ``count`` distinct speaker recipes, deterministically for ``seed``.
 
@@ -217,19 +281,8 @@ def speaker_recipes(count: int, seed: int = 0) -> List[VoiceRecipe]:
             n_espeak += 1
             female = variant in FEMALE_VARIANTS
         recipes.append(
-            VoiceRecipe(
-                engine=engine,
-                voice=voice,
-                pitch=rng.randint(25, 75),
-                pitch_range=rng.choice((60, 80, 100, 130, 160)),
-                rate=round(rng.uniform(0.85, 1.15), 3),
-                formant_cents=formant,
-                bass_db=round(rng.uniform(-5.0, 5.0), 1),
-                treble_db=round(rng.uniform(-5.0, 5.0), 1),
-                eq_hz=EQ_BANDS_HZ[i % len(EQ_BANDS_HZ)],
-                eq_db=round(rng.choice((-1, 1)) * rng.uniform(4.0, 8.0), 1),
-                gender="F" if female or formant >= 300 else "M",
-            )
+            VoiceRecipe(engine=engine, voice=voice, formant_cents=formant,
+                        gender="F" if female or formant >= 300 else "M", **_drawn_prosody(rng, i))  # fmt: skip
         )
     return recipes
 
@@ -272,7 +325,7 @@ def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
                 data = f.read()
             # A festival error inside a voice's front end (seen with festvox-italp16k) still exits 0.
             if len(data) <= 44:
-                raise RuntimeError(
+                raise NoAudioError(
                     f"text2wave wrote no audio with festival voice {recipe.voice} for {text!r}: "
                     f"{proc.stderr.decode(errors='replace').strip() or 'no message'}"
                 )

@@ -139,6 +139,7 @@ def _adapt(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         optimizer=args.optimizer,
+        fit_griffin_lim=args.fit_griffin_lim,
     )
     losses = result.val_losses or result.support_losses
     kind = "held-out" if result.val_losses else "support"
@@ -205,6 +206,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         shots=args.shots, queries=args.queries, steps=_numbers(args.steps, int, "--steps"), seeds=args.seeds,
         reference_step=args.reference_step, lr=args.lr, device=args.device, overwrite=args.overwrite,
         progress=not args.no_progress, voices=args.voice, adapter_preset=args.adapter_preset,
+        fit_griffin_lim=args.fit_griffin_lim,
     )  # fmt: skip
     voices = f" and {len(args.voice)} voice{'s' if len(args.voice) != 1 else ''}" if args.voice else ""
     print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements on "
@@ -368,6 +370,9 @@ def _adapt_parser(sub: Any) -> None:
                    help="sgd: the meta-learned inner loop (default); adam: Adam at --lr (needed), for a voice far "
                    "from the training speakers with --adapter-preset generator")  # fmt: skip
     p.add_argument("--val-clips", type=int, default=0, help="clips held out for early stopping (default 0)")
+    p.add_argument("--fit-griffin-lim", action="store_true",
+                   help="after adaptation, choose the Griffin-Lim exponent (audio.power in the exported config.json) "
+                   "whose speech of the voice's sentences is nearest to its clips")  # fmt: skip
     p.add_argument("--name", default="voice", help="the voice's name (default 'voice')")
     _add_device(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
@@ -477,6 +482,9 @@ def _evaluate_parser(sub: Any) -> None:
     p.add_argument("--adapter-preset", default=None,
                    help="adapt this preset of the meta model, as tts-maml adapt --adapter-preset does (default: the "
                    "tensors it was meta-trained on)")  # fmt: skip
+    p.add_argument("--fit-griffin-lim", action="store_true",
+                   help="both models speak each step's query sentences at the Griffin-Lim exponent fitted to the "
+                   "support clips, as tts-maml adapt --fit-griffin-lim does")  # fmt: skip
     _add_device(p)
     _add_overwrite(p, progress=True)
     p.set_defaults(func=_evaluate)

@@ -112,9 +112,12 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     assert {r["speaker"] for r in runs} == set(test) and {r["seed"] for r in runs} == {0, 1}
     for r in runs:
         assert all(isinstance(r[m], float) and math.isfinite(r[m]) for m in ("query_loss", "mcd", "speaker_similarity"))
-    for key in ("floor", "ceiling"):
+    for key in ("floor", "ceiling", "vocoder_ceiling"):
         assert results[key]["n"] == 2 and results[key]["low"] <= results[key]["mean"] <= results[key]["high"]
     assert results["ceiling"]["mean"] > results["floor"]["mean"]
+    # The real query clips through the model's mel and Griffin-Lim lose some of the voice, not all.
+    assert results["floor"]["mean"] < results["vocoder_ceiling"]["mean"] < results["ceiling"]["mean"]
+    assert voice["vocoder_ceiling"]["n"] == 2 and voice["vocoder_ceiling"]["mean"] < voice["ceiling"]["mean"]
     sim = results["summary"]["baseline"]["speaker_similarity"]
     assert sim["n"] == [2, 2] and all(lo <= m <= hi for lo, m, hi in zip(sim["low"], sim["mean"], sim["high"]))
     choice = results["baseline_lr_choice"]
@@ -124,6 +127,7 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     assert any("only 2 test speakers" in w for w in results["warnings"])
     report = (out / "report.md").read_text()
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
+    assert report.count("Griffin-Lim ceiling (the real query clips") == 2  # the test speakers and the voice
     assert "### speaker_similarity" in report and "Fine-tuning steps the baseline needs" in report
     assert "| no clips | " in report and "## Voice `guest` (a clips folder)" in report
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from tts_maml.adapt.voice_delta import Voice, apply_voice
+from tts_maml.adapt.voice_delta import Voice, apply_voice, load_voice
 from tts_maml.backbones import GlowTTSBackbone, VitsBackbone
 from tts_maml.cli import main
 from tts_maml.files import atomic_save, atomic_write_text, sha256_file
@@ -289,6 +289,33 @@ def test_glow_tts_voices_are_brought_into_inference_form(tmp_path):
     for name in ("gina", "hugo", "gina"):
         assert synth.speak(name, TEXT, seed=3) == coqui(name, TEXT, 3), name
 
+
+
+def test_a_voice_with_a_fitted_griffin_lim_exponent_is_served_at_it(tmp_path):
+    """`tts-maml adapt --fit-griffin-lim` writes the exponent into the voice's config.json (what `tts`
+    reads) and its voice.pth: the server speaks each voice at its own, the others at the base's."""
+    voices = {"gina": ("conditioning", 5), "hugo": ("conditioning", 6)}
+    make_base(tmp_path, GlowTTSBackbone, voices)
+    gina = load_voice(str(tmp_path / "voices" / "gina.pth"))
+    gina.provenance["griffin_lim_power"] = 1.0
+    atomic_save(gina.to_state(), str(tmp_path / "voices" / "gina.pth"))
+    config = json.loads((tmp_path / "gina" / "config.json").read_text())
+    config["audio"]["power"] = 1.0
+    (tmp_path / "gina" / "config.json").write_text(json.dumps(config))
+    synth = MultiVoiceSynthesizer(str(tmp_path / "base.pth"), str(tmp_path / "config.json"), str(tmp_path / "voices"))
+    assert synth.voice("gina").griffin_lim_power == 1.0 and synth.voice("hugo").griffin_lim_power is None
+    coqui = coqui_speaker(tmp_path, voices)
+    for name in ("gina", "hugo", "gina"):
+        assert synth.speak(name, TEXT, seed=3) == coqui(name, TEXT, 3), name
+    assert synth.model.ap.power == 1.0
+    at_base = synth.speak("gina", TEXT, seed=3)
+    synth.model.ap.power = GlowTTSBackbone.tiny_config().audio.power  # what the server did before it read the exponent
+    torch.manual_seed(3)
+    np.random.seed(3)
+    synth.api.synthesizer.save_wav(synth.api.tts(TEXT), out := io.BytesIO())
+    assert out.getvalue() != at_base  # the exponent changes what is heard
+    synth.use("hugo")
+    assert synth.model.ap.power == GlowTTSBackbone.tiny_config().audio.power
 
 
 @pytest.mark.slow

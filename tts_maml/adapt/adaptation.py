@@ -12,7 +12,8 @@
    batch, or, with ``optimizer="adam"``, Adam over the same tensors from the same start
    (:func:`tts_maml.adapt.fine_tuning.fine_tune`); with held-out clips, scored after every step,
    keeping the weights of the step with the lowest held-out loss (early stopping). ``tts-maml
-   evaluate`` adapts by :func:`adapt_steps` too;
+   evaluate`` adapts by :func:`adapt_steps` too; with ``fit_griffin_lim``, the Griffin-Lim exponent
+   is then fitted to the support clips (:mod:`tts_maml.adapt.vocoder_fit`);
 4. **export** (:func:`export`): into an empty folder (or with ``overwrite``), each file atomically:
 
    - ``adapted.pth`` + ``config.json``: a plain Coqui checkpoint of the base architecture, the new
@@ -28,20 +29,23 @@ Example:
     14
 """
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
 import soundfile as sf
 import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.clips import Clip, read_clips
 from tts_maml.adapt.fine_tuning import fine_tune
+from tts_maml.adapt.vocoder_fit import PowerChoice, check_fits_griffin_lim, fit_griffin_lim_power
 from tts_maml.adapt.voice_delta import Voice, apply_voice
 from tts_maml.backbones import get_backbone
 from tts_maml.checkpoint import MamlEntry, check_state_dict, load_checkpoint
@@ -49,6 +53,7 @@ from tts_maml.config import load_config
 from tts_maml.files import atomic_save, atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.learner import MetaLearner
 from tts_maml.plots import plot_adaptation_curve
+from tts_maml.speakers.similarity import embed
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,8 @@ class AdaptationResult:
         voice_bytes: size of ``voice.pth``.
         lr: the learning rate used (None: the learned Meta-SGD rates).
         files: the written files by name (``OUTPUT_FILES``).
+        griffin_lim: the fitted Griffin-Lim exponent and every exponent's score (None: not fitted;
+            the exported config keeps the model's ``audio.power``).
     """
 
     out: str
@@ -91,6 +98,7 @@ class AdaptationResult:
     voice_bytes: int
     lr: Optional[float]
     files: Dict[str, str] = field(default_factory=dict)
+    griffin_lim: Optional[PowerChoice] = None
 
 
 @dataclass
@@ -297,6 +305,39 @@ def adapt_with_early_stopping(loaded: LoadedModel, support: Any, steps: int, val
                           val_losses=[s["val"] for s in scores] if validation is not None else [])  # fmt: skip
 
 
+@contextlib.contextmanager
+def weights_in(model: torch.nn.Module, tensors: Dict[str, torch.Tensor]) -> Iterator[None]:
+    """Run the block with ``tensors`` copied into the model's parameters, restored afterwards
+    (synthesis calls the model's own inference, which takes no parameter dict)."""
+    params = dict(model.named_parameters())
+    saved = {n: params[n].detach().clone() for n in tensors}
+    with torch.no_grad():
+        for n, t in tensors.items():
+            params[n].copy_(t)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, t in saved.items():
+                params[n].copy_(t)
+
+
+def fit_support_griffin_lim(loaded: LoadedModel, fast: Dict[str, torch.Tensor], batches: ClipBatches,
+                            seed: int = 0) -> PowerChoice:  # fmt: skip
+    """The Griffin-Lim exponent fitted (:func:`tts_maml.adapt.vocoder_fit.fit_griffin_lim_power`) to
+    the support clips: the adapted model (``fast`` in) speaks their sentences, scored against the
+    centroid of their embeddings."""
+    support = [c for c, role in zip(batches.clips, batches.roles) if role == "support"]
+    rate = int(loaded.config.audio.sample_rate)
+    centroid = np.mean([embed(c.wav, rate) for c in support], axis=0)
+    speaker = loaded.model.speaker_manager.speaker_names[0]
+    with weights_in(loaded.model, fast):
+        choice = fit_griffin_lim_power(loaded.model, speaker, [c.text for c in support], centroid, seed=seed)
+    logger.info("Griffin-Lim exponent fitted to the support clips: %g (%s)", choice.power,
+                ", ".join(f"{p:g}: {v:.3f}" for p, v in choice.scores.items()))  # fmt: skip
+    return choice
+
+
 @dataclass
 class ExportedVoice:
     """What :func:`export` wrote: the voice, the files by name, and the size of ``voice.pth``."""
@@ -307,11 +348,13 @@ class ExportedVoice:
 
 
 def export(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, model_path: str, out: str,
-           name: str = "voice", seed: int = 0, overwrite: bool = False) -> ExportedVoice:  # fmt: skip
+           name: str = "voice", seed: int = 0, overwrite: bool = False,
+           griffin_lim: Optional[PowerChoice] = None) -> ExportedVoice:  # fmt: skip
     """Write ``OUTPUT_FILES`` into ``out`` (module docstring), each atomically: the kept weights as
     ``voice.pth`` with their provenance (base checkpoint ``model_path``, clips and their roles,
-    steps, learning rate, loss curve, ``seed``), merged into ``adapted.pth`` with ``config.json``
-    (speaker ``name``), and the loss curve."""
+    steps, learning rate, loss curve, ``seed``, a fitted Griffin-Lim exponent), merged into
+    ``adapted.pth`` with ``config.json`` (speaker ``name``; ``audio.power`` the fitted exponent,
+    if any), and the loss curve."""
     curve = {"support_loss": weights.support_losses, "val_loss": weights.val_losses, "best_step": weights.best_step,
              "steps": weights.steps, "lr": lr_label(loaded.lr), "optimizer": loaded.optimizer}  # fmt: skip
     clip_roles = [
@@ -327,7 +370,10 @@ def export(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, m
         provenance={"base_file": os.path.basename(model_path), "adapted": loaded.adapted, "steps": weights.steps,
                     "best_step": weights.best_step, "lr": lr_label(loaded.lr), "optimizer": loaded.optimizer,
                     "loss_curve": curve,
-                    "clips": clip_roles, "seed": seed},  # fmt: skip
+                    "clips": clip_roles, "seed": seed,
+                    **({"griffin_lim_power": griffin_lim.power,
+                        "griffin_lim_scores": {str(k): v for k, v in griffin_lim.scores.items()}}
+                       if griffin_lim else {})},  # fmt: skip
     )
     adapted_checkpoint = apply_voice(loaded.checkpoint, voice)
     # Checked again: the folder may have filled while adaptation ran.
@@ -337,6 +383,8 @@ def export(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, m
     atomic_save(voice.to_state(), files["voice.pth"])
     atomic_save(adapted_checkpoint, files["adapted.pth"])
     loaded.config.speakers = [name]
+    if griffin_lim is not None:
+        loaded.config.audio.power = griffin_lim.power
     atomic_write_text(json.dumps(loaded.config.to_dict(), indent=4), files["config.json"])
     atomic_write_text(json.dumps(curve, indent=2), files["curve.json"])
     plot_adaptation_curve(curve, files["curve.png"])
@@ -358,6 +406,7 @@ def adapt(
     seed: int = 0,
     progress: bool = True,
     optimizer: str = "sgd",
+    fit_griffin_lim: bool = False,
 ) -> AdaptationResult:
     """Adapt a meta-trained model to the voice in ``clips`` and export it to ``out``.
 
@@ -378,6 +427,8 @@ def adapt(
         progress: show a progress bar.
         optimizer: ``"sgd"``, the meta-learned inner loop, or ``"adam"`` at ``lr`` (needed): for a
             voice far from the training speakers, with ``adapter_preset="generator"``.
+        fit_griffin_lim: after adaptation, fit the Griffin-Lim exponent to the support clips
+            (:func:`fit_support_griffin_lim`) and export it as ``audio.power``.
     """
     if steps < 0:
         raise ValueError(f"--steps must be >= 0, got {steps}")
@@ -387,16 +438,20 @@ def adapt(
         raise ValueError(f"--name {name!r} is not a usable voice name")
     check_output_folder(out, overwrite)
     loaded = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr, optimizer=optimizer)
+    if fit_griffin_lim:
+        check_fits_griffin_lim(loaded.backbone)
     # Read and check every clip before any step runs.
     clip_list = read_clips(clips, loaded.config, loaded.model.tokenizer, loaded.model.ap)
     roles = split_clips(clip_list, val_clips, seed, source=clips)
     batches = prepare_batches(loaded.to(device), clip_list, roles, name)
     weights = adapt_with_early_stopping(loaded, batches.support, steps, batches.validation, progress)
-    exported = export(loaded, weights, batches, model_path, out, name=name, seed=seed, overwrite=overwrite)
+    fitted = fit_support_griffin_lim(loaded, weights.fast, batches, seed) if fit_griffin_lim else None
+    exported = export(loaded, weights, batches, model_path, out, name=name, seed=seed, overwrite=overwrite,
+                      griffin_lim=fitted)  # fmt: skip
     logger.info(
         "adapted %d tensors (%d values) in %d steps; exported step %d; voice.pth is %.1f KB", len(loaded.adapted),
         sum(t.numel() for t in exported.voice.tensors.values()), steps, weights.best_step, exported.voice_bytes / 1024,
     )  # fmt: skip
     return AdaptationResult(out=out, best_step=weights.best_step, support_losses=weights.support_losses,
                             val_losses=weights.val_losses, adapted=loaded.adapted, voice_bytes=exported.voice_bytes,
-                            lr=loaded.lr, files=exported.files)  # fmt: skip
+                            lr=loaded.lr, files=exported.files, griffin_lim=fitted)  # fmt: skip

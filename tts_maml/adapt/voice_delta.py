@@ -14,6 +14,7 @@ Example:
 """
 
 import copy
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict
@@ -23,6 +24,8 @@ from torch import Tensor
 
 from tts_maml.checkpoint import CHECKPOINT_KEY, MamlEntry, load_checkpoint
 from tts_maml.files import atomic_save, sha256_file
+
+logger = logging.getLogger(__name__)
 
 VOICE_FORMAT = "tts_maml.voice"
 VOICE_VERSION = 1
@@ -147,5 +150,9 @@ def merge(base: str, delta: str, out: str, overwrite: bool = False) -> str:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
     checkpoint = apply_voice(load_checkpoint(base), voice, base)
     atomic_save(checkpoint, out)
+    if "griffin_lim_power" in voice.provenance:  # the weights carry no audio setting: say where it is
+        logger.info("%s was adapted with the Griffin-Lim exponent %g fitted to it: speak %s with the config.json "
+                    "adapt wrote beside it, or set audio.power %g in the base's", delta,
+                    voice.provenance["griffin_lim_power"], out, voice.provenance["griffin_lim_power"])  # fmt: skip
     return out
 

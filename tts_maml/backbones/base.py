@@ -74,6 +74,9 @@ class Backbone(abc.ABC):
     never_adapt: Tuple[str, ...] = ()
     # Whether the backbone has a discriminator that can train in the outer loop (VITS).
     supports_discriminator: bool = False
+    # Whether the model predicts a mel spectrogram that Coqui speaks with Griffin-Lim (Glow-TTS),
+    # whose exponent tts_maml.adapt.vocoder_fit can fit to a voice; VITS speaks waveforms.
+    speaks_through_griffin_lim: bool = False
     # Whether the task loss draws random choices (VITS' waveform segments): then an evaluation
     # averages several seeded draws instead of trusting one.
     stochastic_loss: bool = False

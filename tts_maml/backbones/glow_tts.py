@@ -38,6 +38,7 @@ class GlowTTSBackbone(Backbone):
 
     name = "glow_tts"
     config_class = MamlGlowTTSConfig
+    speaks_through_griffin_lim = True
     presets = {
         p.name: p
         for p in (

@@ -44,14 +44,14 @@ class FineTuned(Subject):
     Args:
         model_path, config_path: the starting checkpoint and its config.json.
         adam_lr: Adam's learning rate (None until chosen: see :meth:`at`).
-        adapter_preset, device, phoneme_cache: as in :class:`~tts_maml.evaluate.subject.Subject`.
+        adapter_preset, device, phoneme_cache, fit_griffin_lim: as in :class:`~tts_maml.evaluate.subject.Subject`.
     """
 
     def __init__(self, model_path: str, config_path: str, adam_lr: Optional[float] = None,
                  adapter_preset: Optional[str] = None, device: str = "cpu",
-                 phoneme_cache: Optional[str] = None) -> None:  # fmt: skip
+                 phoneme_cache: Optional[str] = None, fit_griffin_lim: bool = False) -> None:  # fmt: skip
         super().__init__("baseline", model_path, config_path, adapter_preset=adapter_preset, device=device,
-                         phoneme_cache=phoneme_cache)  # fmt: skip
+                         phoneme_cache=phoneme_cache, fit_griffin_lim=fit_griffin_lim)  # fmt: skip
         self.adam_lr = adam_lr
 
     def at(self, adam_lr: float) -> "FineTuned":

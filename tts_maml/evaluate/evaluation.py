@@ -30,8 +30,10 @@ The protocol:
   same function), ``mcd``
   (mel-cepstral distortion with DTW against the real clip of the same sentence, dB), ``f0_rmse``
   / ``f0_mean_error`` (Hz, pYIN voicing). Beside them the **ceiling** (a real query clip against
-  its own speaker's centroid) and the **floor** (a real query clip of speaker A against the centroid
-  of another test speaker B, over all pairs).
+  its own speaker's centroid), the **Griffin-Lim ceiling** (the same clip through the meta model's
+  own mel spectrogram and Griffin-Lim, :mod:`tts_maml.evaluate.vocoder_ceiling`: the most a perfect
+  acoustic model scores through this vocoder) and the **floor** (a real query clip of speaker A
+  against the centroid of another test speaker B, over all pairs).
 - **Intervals.** Every number is the mean over test speakers of the per-speaker mean over seeds,
   with a 95% Student t-interval over the speakers (:func:`mean_interval`; seeds of one speaker are
   not independent samples, so they are averaged first).
@@ -64,6 +66,7 @@ from tts_maml.evaluate.protocol import (BASELINE_LRS, DEFAULT_STEPS, MIN_SEEDS, 
                                         REFERENCE_STEP, SELECT_BY, SHOTS)  # fmt: skip
 from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Subject
 from tts_maml.evaluate.trials import Trial, make_trials, voice_folder_samples
+from tts_maml.evaluate.vocoder_ceiling import vocoder_scores
 from tts_maml.files import atomic_write_text, check_output_folder
 from tts_maml.plots import plot_metric
 from tts_maml.speakers.similarity import cosine
@@ -189,6 +192,7 @@ def evaluate(
     progress: bool = True,
     voices: Sequence[str] = (),
     adapter_preset: Optional[str] = None,
+    fit_griffin_lim: bool = False,
 ) -> Dict[str, Any]:
     """Run the protocol (module docstring) and write the report into ``out``; returns the results.
 
@@ -215,6 +219,8 @@ def evaluate(
             same protocol and reported on its own (``results["voices"]``), its interval over seeds.
         adapter_preset: adapt this preset of the meta model instead of the tensors it was
             meta-trained on (as ``tts-maml adapt --adapter-preset`` does).
+        fit_griffin_lim: both models speak each step's query sentences at the Griffin-Lim exponent
+            fitted to the episode's support clips (as ``tts-maml adapt --fit-griffin-lim`` does).
     """
     steps = sorted(set(int(s) for s in steps) | {0} | ({int(reference_step)} if baseline_model_path else set()))
     if steps[0] < 0:
@@ -234,7 +240,7 @@ def evaluate(
         results = _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr,
                             baseline_lrs, baseline_select_by, baseline_adapter_preset, held_out_speakers, shots,
                             queries, steps, seeds, reference_step, lr, device, progress, work, voices,
-                            adapter_preset)  # fmt: skip
+                            adapter_preset, fit_griffin_lim)  # fmt: skip
     os.makedirs(out, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
     for metric in METRICS if results["summary"] else ():  # the plots are of the test speakers
@@ -245,10 +251,11 @@ def evaluate(
 
 def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,
               baseline_select_by, baseline_adapter_preset, held_out_speakers, shots, queries, steps, seeds,
-              reference_step, lr, device, progress, work, voices, adapter_preset) -> Dict[str, Any]:  # fmt: skip
+              reference_step, lr, device, progress, work, voices, adapter_preset,
+              fit_griffin_lim) -> Dict[str, Any]:  # fmt: skip
     # evaluate() without the output files; ``work`` holds the phonemes and wavs of the evaluated clips.
     meta = Subject("meta", model_path, config_path, adapter_preset=adapter_preset, lr=lr, device=device,
-                   phoneme_cache=work)  # fmt: skip
+                   phoneme_cache=work, fit_griffin_lim=fit_griffin_lim)  # fmt: skip
     samples = held_out_samples(corpus, held_out_speakers, seed=meta.loaded.config.maml.seed) if corpus else []
     dev, test = split_dev_test(s["speaker_name"] for s in samples)
     if corpus and not test:
@@ -270,12 +277,16 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         "speakers": {"dev": dev, "test": test, "voices": voice_names},
         "models": {"meta": {"model_path": os.path.abspath(model_path), **meta.describe()}},
         **floor_and_ceiling(test_episodes),
+        "vocoder_ceiling": speaker_interval(vocoder_scores(test_episodes, meta.model.ap), "v"),
     }  # fmt: skip
+    voice_vocoder = {name: speaker_interval(vocoder_scores([e for e in voice_episodes if e.speaker == name],
+                                                           meta.model.ap, unit=lambda e: e.seed), "v")
+                     for name in voice_names}  # fmt: skip
     rows = meta.run(test_episodes + voice_episodes, steps, progress=progress)
     del meta  # one model in memory at a time
     if baseline_model_path is not None:
         base = FineTuned(baseline_model_path, baseline_config_path, adapter_preset=baseline_adapter_preset,
-                         device=device, phoneme_cache=work)  # fmt: skip
+                         device=device, phoneme_cache=work, fit_griffin_lim=fit_griffin_lim)  # fmt: skip
         if baseline_lr is None:
             if not dev:
                 raise ValueError(f"{corpus}: no dev speakers to choose the baseline's learning rate on; "
@@ -292,7 +303,8 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
     results["summary"] = summarise(tested, steps)
     results["no_clips"] = no_clips_summary(tested)
     results["steps_to_match"] = steps_to_match(results["summary"], steps, reference_step)
-    results["voices"] = {name: voice_summary(rows, name, steps, test_episodes, voice_episodes) for name in voice_names}
+    results["voices"] = {name: {**voice_summary(rows, name, steps, test_episodes, voice_episodes),
+                                "vocoder_ceiling": voice_vocoder[name]} for name in voice_names}  # fmt: skip
     results["warnings"] = _shortfalls(len(test), seeds) if corpus else []
     for w in results["warnings"]:
         logger.warning(w)
@@ -347,7 +359,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines += [f"**Warning:** {w}.", ""]
     if test:
         lines += [f"Speaker similarity of real clips: ceiling (own speaker) {_ci(**_c(results['ceiling']))}, "
-                  f"floor (another test speaker) {_ci(**_c(results['floor']))}.", ""]  # fmt: skip
+                  f"floor (another test speaker) {_ci(**_c(results['floor']))}" + _vocoder_said(results) + ".",
+                  ""]  # fmt: skip
     lines += _model_lines(results)
     if test:
         for metric in METRICS:
@@ -415,10 +428,18 @@ def _voice_lines(name: str, voice: Dict[str, Any], protocol: Dict[str, Any]) -> 
     lines = ["", f"## Voice `{name}` (a clips folder)", "",
              f"Each cell: the mean over seeds (support/query draws) with its 95% Student t-interval over them. "
              f"Real clips: ceiling {_ci(**_c(voice['ceiling']))}, floor (against the test speakers) "
-             f"{_ci(**_c(voice['floor']))}."]  # fmt: skip
+             f"{_ci(**_c(voice['floor']))}" + _vocoder_said(voice) + "."]  # fmt: skip
     for metric in ("speaker_similarity", "query_loss", "mcd"):
         lines += ["", f"### {name}: {metric}", ""] + _metric_table(voice["summary"], voice["no_clips"], metric, protocol)
     return lines
+
+
+def _vocoder_said(results: Dict[str, Any]) -> str:
+    if "vocoder_ceiling" not in results:  # a results.json written before the vocoder ceiling was measured
+        return ""
+    return (f"; Griffin-Lim ceiling (the real query clips through the model's own mel spectrogram and "
+            f"Griffin-Lim: the most a perfect acoustic model scores through this vocoder) "
+            f"{_ci(**_c(results['vocoder_ceiling']))}")
 
 
 def _c(d: Dict[str, Any], i: Optional[int] = None) -> Dict[str, float]:

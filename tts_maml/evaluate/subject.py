@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label
+from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label, weights_in
+from tts_maml.adapt.vocoder_fit import check_fits_griffin_lim, fit_griffin_lim_power, griffin_lim_power
 from tts_maml.evaluate.metrics import compare
 from tts_maml.evaluate.trials import Trial, clip_key
 from tts_maml.meta.inner_loop import NonFiniteError
+from tts_maml.speakers.d_vectors import clip_embedding
 from tts_maml.speakers.similarity import cosine, embed
 
 logger = logging.getLogger(__name__)
@@ -32,23 +34,6 @@ logger = logging.getLogger(__name__)
 METRICS = ("speaker_similarity", "query_loss", "mcd", "f0_rmse", "f0_mean_error")
 # Lower is better for these; higher for speaker similarity.
 LOWER_IS_BETTER = ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
-
-
-@contextlib.contextmanager
-def weights(model: torch.nn.Module, tensors: Dict[str, torch.Tensor]) -> Iterator[None]:
-    """Run the block with ``tensors`` copied into the model's parameters, restored afterwards
-    (synthesis calls the model's own inference, which takes no parameter dict)."""
-    params = dict(model.named_parameters())
-    saved = {n: params[n].detach().clone() for n in tensors}
-    with torch.no_grad():
-        for n, t in tensors.items():
-            params[n].copy_(t)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for n, t in saved.items():
-                params[n].copy_(t)
 
 
 @contextlib.contextmanager
@@ -76,13 +61,19 @@ class Subject:
         device: ``"cpu"`` or ``"cuda"``.
         phoneme_cache: where the phonemes of the evaluated clips are cached (as ``tts-maml adapt``
             does, not in the training run's cache); default: the config's.
+        fit_griffin_lim: at every measured step after adaptation starts, fit the Griffin-Lim
+            exponent to the episode's support clips (:func:`tts_maml.adapt.vocoder_fit.fit_griffin_lim_power`,
+            as ``tts-maml adapt --fit-griffin-lim`` does) and speak the query sentences with it.
     """
 
     def __init__(self, name: str, model_path: str, config_path: str, lr: Optional[float] = None,
                  adapter_preset: Optional[str] = None, device: str = "cpu",
-                 phoneme_cache: Optional[str] = None) -> None:  # fmt: skip
+                 phoneme_cache: Optional[str] = None, fit_griffin_lim: bool = False) -> None:  # fmt: skip
         self.name = name
+        self.fit_griffin_lim = fit_griffin_lim
         self.loaded: LoadedModel = load_for_adaptation(model_path, config_path, adapter_preset=adapter_preset, lr=lr)
+        if fit_griffin_lim:
+            check_fits_griffin_lim(self.loaded.backbone)
         if phoneme_cache is not None:
             self.loaded.config.phoneme_cache_path = phoneme_cache
         self.model = self.loaded.to(device).model
@@ -96,7 +87,8 @@ class Subject:
         """What the report says about the model."""
         return {"adapted_tensors": len(self.loaded.adapted),
                 "adapted_values": int(sum(self.params[n].numel() for n in self.loaded.adapted)),
-                "inner_lr": lr_label(self.loaded.lr), "voice_start": self.loaded.config.maml.voice_start}  # fmt: skip
+                "inner_lr": lr_label(self.loaded.lr), "voice_start": self.loaded.config.maml.voice_start,
+                "griffin_lim_power": "fitted" if self.fit_griffin_lim else float(self.model.ap.power)}  # fmt: skip
 
     def adapt_steps(self, support: Any, steps: int, on_step: OnStep) -> None:
         """Adapt on the ``support`` batch for ``steps`` steps, ``on_step(step, fast)`` at steps
@@ -130,7 +122,14 @@ class Subject:
         with torch.no_grad():
             row = {"query_loss": float(self.loss({**self.params, **fast}, query))}
         measures = []
-        with weights(self.model, fast), torch.no_grad():
+        power = float(self.model.ap.power)
+        if self.fit_griffin_lim and fast:  # fast is empty before any clip is used: nothing to fit on
+            with weights_in(self.model, fast):
+                centroid = np.mean([clip_embedding(c["audio_file"]) for c in episode.support], axis=0)
+                power = fit_griffin_lim_power(self.model, self.voice, [c["text"] for c in episode.support], centroid,
+                                              seed=episode.seed).power  # fmt: skip
+            row["griffin_lim_power"] = power
+        with weights_in(self.model, fast), torch.no_grad(), griffin_lim_power(self.model.ap, power):
             for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0):
                 with seeded(episode.seed, clip_key(clip)):
                     out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)

@@ -43,12 +43,15 @@ class LoadedVoice:
         path: the file it was read from.
         tensors: the adapted tensors by parameter name, on the model's device.
         signature: ``(mtime_ns, size)`` of the file when it was read.
+        griffin_lim_power: the Griffin-Lim exponent fitted to the voice (``tts-maml adapt
+            --fit-griffin-lim``), None: the base config's.
     """
 
     name: str
     path: str
     tensors: Dict[str, Tensor]
     signature: Tuple[int, int]
+    griffin_lim_power: Optional[float] = None
 
 
 @dataclass
@@ -165,4 +168,5 @@ class VoiceLibrary:
             raise ValueError(f"{path}: {e}") from e
         tensors = self._prepare(voice.tensors) if self._prepare else voice.tensors
         tensors = {k: v.to(self.device) for k, v in tensors.items()}
-        return LoadedVoice(name, path, tensors, signature)
+        power = voice.provenance.get("griffin_lim_power")
+        return LoadedVoice(name, path, tensors, signature, None if power is None else float(power))

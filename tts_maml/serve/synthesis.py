@@ -75,6 +75,7 @@ class MultiVoiceSynthesizer:
         self._tensors: Dict[str, Tensor] = dict(self.model.state_dict(keep_vars=True))
         self._base: Dict[str, Tensor] = {}  # base values of every tensor some voice has adapted
         self._current: Optional[LoadedVoice] = None
+        self._base_power = float(self.model.ap.power)  # Griffin-Lim's exponent of a voice that fitted none
         self._lock = threading.Lock()
         # Voices are checked against the checkpoint's tensors (the names adaptation wrote). When
         # loading for inference changes them (Glow-TTS folds weight norm and stores inverses), each
@@ -151,6 +152,8 @@ class MultiVoiceSynthesizer:
                 if name not in self._base:
                     self._base[name] = self._tensors[name].detach().clone()
                 self._tensors[name].copy_(tensor)
+        fitted = voice.griffin_lim_power if voice is not None else None
+        self.model.ap.power = self._base_power if fitted is None else fitted
         self._current = voice
 
     def speak(self, name: str, text: str, seed: int = 0) -> bytes:

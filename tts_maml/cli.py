@@ -186,7 +186,7 @@ def _train_baseline(args: argparse.Namespace) -> int:
                             lrs=_numbers(args.lrs, float, "--lrs"), steps=args.steps, select_by=args.select_by,
                             adapter_preset=args.adapter_preset, held_out_speakers=args.held_out_speakers,
                             shots=args.shots, queries=args.queries, device=args.device, overwrite=args.overwrite,
-                            progress=not args.no_progress)  # fmt: skip
+                            progress=not args.no_progress, fit_griffin_lim=args.fit_griffin_lim)  # fmt: skip
     for v in record["lrs"].values():
         print(f"lr {v['lr']:g}: dev speaker_similarity {v['speaker_similarity']:.3f}, dev query_loss "
               f"{v['query_loss']:.3f}{' (diverged)' if v['diverged'] else ''}")  # fmt: skip
@@ -435,6 +435,9 @@ def _train_baseline_parser(sub: Any) -> None:
                    help=f"what picks the rate, after --steps steps (default {protocol.SELECT_BY[0]})")  # fmt: skip
     p.add_argument("--adapter-preset", default=None,
                    help="fine-tune this preset (generator: every weight; default: the config's selection)")  # fmt: skip
+    p.add_argument("--fit-griffin-lim", action="store_true",
+                   help="score each rate's speech at the Griffin-Lim exponent fitted to the support clips, as "
+                   "tts-maml evaluate --fit-griffin-lim does")  # fmt: skip
     _add_speaker_episodes(p)
     _add_device(p)
     _add_overwrite(p, progress=True)

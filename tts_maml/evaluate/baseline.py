@@ -113,6 +113,7 @@ def train_baseline(
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,
+    fit_griffin_lim: bool = False,
 ) -> Dict[str, Any]:
     """Choose the baseline's learning rate on the dev speakers of ``corpus`` and write it to
     ``out/baseline.json`` (the starting checkpoint and its sha256, the chosen rate, the dev score of
@@ -120,11 +121,14 @@ def train_baseline(
 
     Every rate of ``lrs`` fine-tunes the starting checkpoint for ``steps`` Adam steps on each dev
     speaker's ``shots`` support clips (seed 0), and is scored on ``queries`` unseen sentences by
-    ``select_by`` (``speaker_similarity`` of the synthesised speech, or ``query_loss``).
+    ``select_by`` (``speaker_similarity`` of the synthesised speech, or ``query_loss``), spoken at
+    the Griffin-Lim exponent fitted to the support clips with ``fit_griffin_lim`` (as ``tts-maml
+    evaluate --fit-griffin-lim`` measures).
     """
     check_output_folder(out, overwrite)
     with tempfile.TemporaryDirectory(prefix="tts_maml_baseline_") as work:  # the dev clips' phonemes
-        subject = FineTuned(model_path, config_path, adapter_preset=adapter_preset, device=device, phoneme_cache=work)
+        subject = FineTuned(model_path, config_path, adapter_preset=adapter_preset, device=device, phoneme_cache=work,
+                            fit_griffin_lim=fit_griffin_lim)  # fmt: skip
         samples = held_out_samples(corpus, held_out_speakers, seed=subject.loaded.config.maml.seed)
         dev, _ = split_dev_test(s["speaker_name"] for s in samples)
         if not dev:

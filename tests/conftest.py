@@ -72,6 +72,19 @@ def meta_trained(adapt_corpus, tmp_path_factory, phoneme_cache):
     return os.path.join(out, "best_model.pth"), os.path.join(out, "config.json")
 
 
+def save_untrained(folder, backbone_class):
+    """An untrained tiny one-voice-slot model of ``backbone_class`` (seed 0) saved into ``folder`` as
+    ``model.pth`` + ``config.json`` (its phonemes cached there too): the two paths."""
+    import torch
+
+    config = backbone_class.tiny_config(phoneme_cache_path=str(folder / "phonemes"))
+    torch.manual_seed(0)
+    model = backbone_class(config).build_model()
+    torch.save({"model": model.state_dict()}, folder / "model.pth")
+    config.save_json(str(folder / "config.json"))
+    return str(folder / "model.pth"), str(folder / "config.json")
+
+
 @pytest.fixture
 def tiny_glow_tts():
     """Tiny multi-speaker Glow-TTS sizes for the pre-training preset: the d-vector width equals

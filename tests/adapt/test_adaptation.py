@@ -32,6 +32,8 @@ from tts_maml.checkpoint import check_state_dict
 from tts_maml.config import MamlConfig
 from tts_maml.meta.learner import MetaLearner
 
+from conftest import save_untrained
+
 
 def held_out_clips(corpus, tmp_path, n):
     """The held-out speaker's folder (flac + metadata.csv), cut to its first n clips."""
@@ -182,18 +184,14 @@ def test_lr_label_names_the_learned_rates():
 def tiny_run(tmp_path_factory):
     """An untrained tiny VITS saved as a checkpoint + config.json, and a folder of 4 clips."""
     folder = tmp_path_factory.mktemp("tiny_run")
-    config = VitsBackbone.tiny_config(phoneme_cache_path=str(folder / "phonemes"))
-    torch.manual_seed(0)
-    model = VitsBackbone(config).build_model()
-    torch.save({"model": model.state_dict()}, folder / "model.pth")
-    config.save_json(str(folder / "config.json"))
+    model_path, config_path = save_untrained(folder, VitsBackbone)
     clips = folder / "clips"
     clips.mkdir()
     t = np.arange(22050) / 22050
     for i, text in enumerate(["A first sentence.", "The second one.", "And a third.", "The last one here."]):
         sf.write(clips / f"c{i}.wav", (0.3 * np.sin(2 * np.pi * (150 + 20 * i) * t)).astype(np.float32), 22050)
         (clips / f"c{i}.txt").write_text(text, encoding="utf-8")
-    return str(folder / "model.pth"), str(folder / "config.json"), str(clips)
+    return model_path, config_path, str(clips)
 
 
 def test_adapt_is_its_steps(tiny_run, tmp_path):

@@ -12,18 +12,15 @@ from tts_maml.adapt.voice_delta import load_voice
 from tts_maml.backbones import GlowTTSBackbone, VitsBackbone
 from tts_maml.speakers.similarity import embed_file
 
+from conftest import save_untrained
+
 
 @pytest.fixture(scope="module")
 def tiny_glow(tmp_path_factory, small_corpus):
     """An untrained tiny one-voice-slot Glow-TTS (checkpoint, config.json) and a clips folder of a corpus speaker."""
     folder = tmp_path_factory.mktemp("tiny_glow")
-    config = GlowTTSBackbone.tiny_config(phoneme_cache_path=str(folder / "phonemes"))
-    torch.manual_seed(0)
-    model = GlowTTSBackbone(config).build_model()
-    torch.save({"model": model.state_dict()}, folder / "model.pth")
-    config.save_json(str(folder / "config.json"))
     clips = shutil.copytree(os.path.join(small_corpus.out, "wav48_silence_trimmed", "sp001"), folder / "clips")
-    return str(folder / "model.pth"), str(folder / "config.json"), str(clips)
+    return (*save_untrained(folder, GlowTTSBackbone), str(clips))
 
 
 def _texts_and_centroid(clips):

@@ -145,3 +145,20 @@ def test_evaluate_without_a_baseline_measures_only_the_steps_asked_for(meta_trai
     assert {r["step"] for r in results["runs"]} == {None, 0, 1}
     assert results["steps_to_match"] == {}
     assert results["models"]["meta"]["adapted_tensors"] == 1  # the voice slot alone
+
+
+@pytest.mark.slow
+def test_train_baseline_chooses_a_rate_on_the_dev_speakers_and_records_it(meta_trained, four_held_out, tmp_path, capsys):
+    checkpoint, config = meta_trained
+    out = tmp_path / "baseline"
+    args = ["train-baseline", "--model_path", checkpoint, "--config_path", config, "--corpus", four_held_out.out,
+            "--lrs", "1e-3,1e-2", "--steps", "2", "--shots", "3", "--queries", "1", "--no-progress"]  # fmt: skip
+    assert main(args + ["--out", str(out)]) == 0
+    record = json.loads((out / "baseline.json").read_text())
+    assert record["chosen"] in (1e-3, 1e-2) and set(record["lrs"]) == {"0.001", "0.01"}
+    assert len(record["speakers"]) == 2 and record["optimizer"] == "adam" and record["steps"] == 2
+    assert record["sha256"] and "griffin_lim_power" in record and "inner_lr" not in record
+    assert f"--baseline_lr {record['chosen']:g}" in capsys.readouterr().out
+    # A waveform model has no Griffin-Lim exponent to fit: one clear error before any step.
+    assert main(args + ["--out", str(tmp_path / "fit"), "--fit-griffin-lim"]) == 2
+    assert "--fit-griffin-lim: a vits model speaks waveforms" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def griffin_lim_power(ap: Any, power: float) -> Iterator[None]:
 
 def check_fits_griffin_lim(backbone: Any) -> None:
     """Raise ``ValueError`` unless the backbone's model speaks through Griffin-Lim (Glow-TTS)."""
-    if not getattr(backbone, "speaks_through_griffin_lim", False):
+    if not backbone.speaks_through_griffin_lim:
         raise ValueError(f"--fit-griffin-lim: a {backbone.name} model speaks waveforms and uses no Griffin-Lim; "
                          "the exponent is fitted for a model that predicts a mel spectrogram (Glow-TTS)")  # fmt: skip
 

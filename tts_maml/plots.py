@@ -51,10 +51,11 @@ def plot_adaptation_curve(curve: Dict[str, Any], path: str) -> None:
 
 
 def plot_metric(results: Dict[str, Any], metric: str, path: str) -> None:
-    """One evaluation metric per step: mean and 95% interval, one line per model; on the speaker
-    similarity plot, the floor and ceiling of real clips as horizontal lines.
+    """One evaluation metric per step: mean and 95% interval, one line per model; on a judge's plot
+    (similarities, error rates), its floor, Griffin-Lim ceiling and ceiling on real clips as
+    horizontal lines.
 
-    ``results`` is what ``results.json`` holds (``protocol.steps``, ``summary``, ``floor``, ``ceiling``).
+    ``results`` is what ``results.json`` holds (``protocol.steps``, ``summary``, ``bounds``).
     """
 
     def draw(ax: Any) -> None:
@@ -63,10 +64,11 @@ def plot_metric(results: Dict[str, Any], metric: str, path: str) -> None:
             s = metrics[metric]
             ax.plot(steps, s["mean"], marker="o", label=name)
             ax.fill_between(steps, s["low"], s["high"], alpha=0.2)
-        if metric == "speaker_similarity":
-            for key, style in (("ceiling", "--"), ("floor", ":")):
-                if math.isfinite(results[key]["mean"]):
-                    ax.axhline(results[key]["mean"], color="grey", linestyle=style, label=f"{key} (real clips)")
+        bounds = results.get("bounds", {}).get(metric, {})
+        for key, style in (("ceiling", "--"), ("vocoder_ceiling", "-."), ("floor", ":")):
+            if key in bounds and math.isfinite(bounds[key]["mean"]):
+                label = "Griffin-Lim ceiling" if key == "vocoder_ceiling" else f"{key} (real clips)"
+                ax.axhline(bounds[key]["mean"], color="grey", linestyle=style, label=label)
         # Step counts span 0..hundreds: linear near 0, logarithmic beyond.
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xticks(steps, [str(s) for s in steps])

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from tts_maml import judges
 from tts_maml.cli import main
 from tts_maml.evaluate.evaluation import METRICS, mean_interval, no_clips_summary, speaker_interval, steps_to_match
 
@@ -103,21 +104,35 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     voice = results["voices"]["guest"]
     # Its own numbers, seeds as the units of its interval; the test speakers' summary leaves it out.
     assert voice["summary"]["meta"]["speaker_similarity"]["n"] == [2, 2]
-    assert voice["no_clips"]["baseline"]["mcd"]["n"] == 2 and voice["ceiling"]["n"] == 2 and voice["floor"]["n"] == 2
-    assert voice["ceiling"]["mean"] > voice["floor"]["mean"]
+    bounds = voice["bounds"]
+    assert set(bounds) == set(judges.METRICS)
+    assert voice["no_clips"]["baseline"]["mcd"]["n"] == 2
+    for metric in judges.METRICS:
+        assert bounds[metric]["ceiling"]["n"] == 2 and bounds[metric]["floor"]["n"] == 2
+    for metric in judges.SIMILARITY_METRICS:
+        assert bounds[metric]["ceiling"]["mean"] > bounds[metric]["floor"]["mean"]
+    # The guest's real clips are plain espeak-ng: Whisper makes them out, and a wrong sentence is far off.
+    assert bounds["cer"]["ceiling"]["mean"] < 0.5 < bounds["cer"]["floor"]["mean"]
     before = [r for r in runs if r["step"] is None]
     assert len(before) == 2 * 2 * 2 and all(math.isfinite(r["speaker_similarity"]) for r in before)
     for name in ("meta", "baseline"):
         assert results["no_clips"][name]["speaker_similarity"]["n"] == 2
     assert {r["speaker"] for r in runs} == set(test) and {r["seed"] for r in runs} == {0, 1}
     for r in runs:
-        assert all(isinstance(r[m], float) and math.isfinite(r[m]) for m in ("query_loss", "mcd", "speaker_similarity"))
-    for key in ("floor", "ceiling", "vocoder_ceiling"):
-        assert results[key]["n"] == 2 and results[key]["low"] <= results[key]["mean"] <= results[key]["high"]
-    assert results["ceiling"]["mean"] > results["floor"]["mean"]
-    # The real query clips through the model's mel and Griffin-Lim lose some of the voice, not all.
-    assert results["floor"]["mean"] < results["vocoder_ceiling"]["mean"] < results["ceiling"]["mean"]
-    assert voice["vocoder_ceiling"]["n"] == 2 and voice["vocoder_ceiling"]["mean"] < voice["ceiling"]["mean"]
+        assert all(isinstance(r[m], float) and math.isfinite(r[m]) for m in ("query_loss", "mcd") + judges.METRICS)
+    for metric in judges.METRICS:
+        for key in ("floor", "ceiling", "vocoder_ceiling"):
+            b = results["bounds"][metric][key]
+            assert b["n"] == 2 and b["low"] <= b["mean"] <= b["high"]
+    for metric in judges.SIMILARITY_METRICS:
+        b = results["bounds"][metric]
+        # The real query clips through the model's mel and Griffin-Lim lose some of the voice, not all.
+        assert b["floor"]["mean"] < b["vocoder_ceiling"]["mean"] < b["ceiling"]["mean"]
+        assert bounds[metric]["vocoder_ceiling"]["n"] == 2
+        assert bounds[metric]["vocoder_ceiling"]["mean"] < bounds[metric]["ceiling"]["mean"]
+    # An untrained tiny model speaks no words: Whisper's error rate is far above the real clips'.
+    cer = results["summary"]["meta"]["cer"]["mean"]
+    assert min(cer) > results["bounds"]["cer"]["ceiling"]["mean"] + 0.3
     sim = results["summary"]["baseline"]["speaker_similarity"]
     assert sim["n"] == [2, 2] and all(lo <= m <= hi for lo, m, hi in zip(sim["low"], sim["mean"], sim["high"]))
     choice = results["baseline_lr_choice"]
@@ -127,8 +142,11 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     assert any("only 2 test speakers" in w for w in results["warnings"])
     report = (out / "report.md").read_text()
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
-    assert report.count("Griffin-Lim ceiling (the real query clips") == 2  # the test speakers and the voice
-    assert "### speaker_similarity" in report and "Fine-tuning steps the baseline needs" in report
+    assert report.count("| judge | floor") == 2  # the test speakers and the voice
+    for metric in judges.METRICS:
+        assert report.count(f"| {metric} (") == 2
+    assert "### speaker_similarity (Resemblyzer; higher is better)" in report and "### cer (Whisper" in report
+    assert "Fine-tuning steps the baseline needs" in report
     assert "| no clips | " in report and "## Voice `guest` (a clips folder)" in report
 
 

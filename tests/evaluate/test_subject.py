@@ -25,8 +25,8 @@ def tiny(tmp_path_factory):
         sf.write(path, (0.3 * np.sin(2 * np.pi * (150 + 20 * i) * t)).astype(np.float32), 22050)
         support.append({"text": text, "audio_file": path, "speaker_name": "sp", "root_path": str(folder),
                         "audio_unique_name": f"sp#c{i}", "language": ""})  # fmt: skip
-    episode = Trial(seed=0, speaker="sp", support=support, query=[], centroid=np.zeros(256), reals=[], real_f0=[],
-                      real_embeddings=[])  # fmt: skip
+    episode = Trial(seed=0, speaker="sp", support=support, query=[], centroids={}, reals=[], real_f0=[],
+                    real_embeddings=[])  # fmt: skip
     return str(folder / "model.pth"), str(folder / "config.json"), episode, str(folder / "cache")
 
 

@@ -60,6 +60,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tts_maml import judges
 from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.baseline import FineTuned, choose_baseline_lr
 from tts_maml.evaluate.protocol import (BASELINE_LRS, DEFAULT_STEPS, MIN_SEEDS, MIN_TEST_SPEAKERS, QUERIES,
@@ -102,20 +103,35 @@ def speaker_interval(rows: Sequence[Dict[str, Any]], key: str) -> Dict[str, floa
 
 
 def floor_and_ceiling(episodes: Sequence[Trial], rivals: Optional[Sequence[Trial]] = None,
-                      unit: Callable[[Trial], Any] = lambda e: e.speaker) -> Dict[str, Dict[str, float]]:  # fmt: skip
-    """``{"ceiling": ..., "floor": ...}`` as :func:`speaker_interval` over ``unit(episode)`` (the
-    speaker; a voice of a clips folder takes its seeds): a real query clip against its own
-    speaker's centroid, and against the centroid of each other speaker of ``rivals`` (default:
-    ``episodes``) under the same seed."""
+                      unit: Callable[[Trial], Any] = lambda e: e.speaker) -> Dict[str, Dict[str, Dict[str, float]]]:  # fmt: skip
+    """``{metric: {"ceiling": ..., "floor": ...}}`` for every judge's metric, as
+    :func:`speaker_interval` over ``unit(episode)`` (the speaker; a voice of a clips folder takes its
+    seeds). Ceiling: the real query clips as the judges score them (their own speaker's centroid,
+    their own sentences). Floor of a similarity: the real query clips against the centroid of each
+    other speaker of ``rivals`` (default: ``episodes``) under the same seed (NaN without one); floor
+    of an error rate: what Whisper heard in each real query clip against the *other* query
+    sentences of its episode (a real clip saying the wrong words)."""
     rivals = episodes if rivals is None else rivals
     ceiling, floor = [], []
     for e in episodes:
-        ceiling.append({"speaker": unit(e), "v": float(np.mean([cosine(x, e.centroid) for x in e.real_embeddings]))})
+        ceiling.append({"speaker": unit(e), **{m: float(np.mean([s[m] for s in e.real_scores])) for m in judges.METRICS}})
         others = [o for o in rivals if o.seed == e.seed and o.speaker != e.speaker]
-        if others:
-            v = np.mean([cosine(x, o.centroid) for o in others for x in e.real_embeddings])
-            floor.append({"speaker": unit(e), "v": float(v)})
-    return {"ceiling": speaker_interval(ceiling, "v"), "floor": speaker_interval(floor, "v")}
+        row: Dict[str, Any] = {"speaker": unit(e)}
+        for m in judges.SIMILARITY_METRICS:
+            row[m] = float(np.mean([cosine(x[m], o.centroids[m]) for o in others for x in e.real_embeddings])
+                           if others else math.nan)  # fmt: skip
+        wrong = [judges.error_rates(c["text"], heard) for i, heard in enumerate(e.real_transcripts)
+                 for j, c in enumerate(e.query) if j != i]  # fmt: skip
+        for m in judges.TEXT_METRICS:
+            row[m] = float(np.mean([w[m] for w in wrong])) if wrong else math.nan
+        floor.append(row)
+    return {m: {"ceiling": speaker_interval(ceiling, m), "floor": speaker_interval(floor, m)} for m in judges.METRICS}
+
+
+def with_vocoder_ceiling(bounds: Dict[str, Dict[str, Any]], scores: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """``bounds`` (:func:`floor_and_ceiling`) with each judge's ``"vocoder_ceiling"``:
+    :func:`speaker_interval` of :func:`tts_maml.evaluate.vocoder_ceiling.vocoder_scores`' rows."""
+    return {m: {**b, "vocoder_ceiling": speaker_interval(scores, m)} for m, b in bounds.items()}
 
 
 def summarise(rows: Sequence[Dict[str, Any]], steps: Sequence[int]) -> Dict[str, Dict[str, Dict[str, List[float]]]]:
@@ -147,7 +163,7 @@ def voice_summary(rows: Sequence[Dict[str, Any]], name: str, steps: Sequence[int
     mine = [{**r, "speaker": f"{name}#{r['seed']}"} for r in rows if r["speaker"] == name]
     own = [e for e in voice_episodes if e.speaker == name]
     return {"summary": summarise(mine, steps), "no_clips": no_clips_summary(mine),
-            **floor_and_ceiling(own, test_episodes, unit=lambda e: e.seed)}  # fmt: skip
+            "bounds": floor_and_ceiling(own, test_episodes, unit=lambda e: e.seed)}  # fmt: skip
 
 
 def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step: int = REFERENCE_STEP,
@@ -276,12 +292,10 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         "corpus": os.path.abspath(corpus) if corpus else None,
         "speakers": {"dev": dev, "test": test, "voices": voice_names},
         "models": {"meta": {"model_path": os.path.abspath(model_path), **meta.describe()}},
-        **floor_and_ceiling(test_episodes),
-        "vocoder_ceiling": speaker_interval(vocoder_scores(test_episodes, meta.model.ap), "v"),
+        "bounds": with_vocoder_ceiling(floor_and_ceiling(test_episodes), vocoder_scores(test_episodes, meta.model.ap)),
     }  # fmt: skip
-    voice_vocoder = {name: speaker_interval(vocoder_scores([e for e in voice_episodes if e.speaker == name],
-                                                           meta.model.ap, unit=lambda e: e.seed), "v")
-                     for name in voice_names}  # fmt: skip
+    voice_vocoder = {name: vocoder_scores([e for e in voice_episodes if e.speaker == name], meta.model.ap,
+                                          unit=lambda e: e.seed) for name in voice_names}  # fmt: skip
     rows = meta.run(test_episodes + voice_episodes, steps, progress=progress)
     del meta  # one model in memory at a time
     if baseline_model_path is not None:
@@ -303,8 +317,10 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
     results["summary"] = summarise(tested, steps)
     results["no_clips"] = no_clips_summary(tested)
     results["steps_to_match"] = steps_to_match(results["summary"], steps, reference_step)
-    results["voices"] = {name: {**voice_summary(rows, name, steps, test_episodes, voice_episodes),
-                                "vocoder_ceiling": voice_vocoder[name]} for name in voice_names}  # fmt: skip
+    results["voices"] = {}
+    for name in voice_names:
+        voice = voice_summary(rows, name, steps, test_episodes, voice_episodes)
+        results["voices"][name] = {**voice, "bounds": with_vocoder_ceiling(voice["bounds"], voice_vocoder[name])}
     results["warnings"] = _shortfalls(len(test), seeds) if corpus else []
     for w in results["warnings"]:
         logger.warning(w)
@@ -358,13 +374,12 @@ def report_markdown(results: Dict[str, Any]) -> str:
     for w in results.get("warnings", []):
         lines += [f"**Warning:** {w}.", ""]
     if test:
-        lines += [f"Speaker similarity of real clips: ceiling (own speaker) {_ci(**_c(results['ceiling']))}, "
-                  f"floor (another test speaker) {_ci(**_c(results['floor']))}" + _vocoder_said(results) + ".",
-                  ""]  # fmt: skip
+        lines += ["The judges on real clips of the test speakers:", ""] + _bounds_table(results["bounds"], "another test speaker") + [""]
     lines += _model_lines(results)
     if test:
         for metric in METRICS:
-            lines += ["", f"### {metric}", ""] + _metric_table(results["summary"], results.get("no_clips"), metric, p)
+            lines += ["", f"### {_title(metric)}", ""] + _metric_table(results["summary"], results.get("no_clips"),
+                                                                        metric, p)  # fmt: skip
         lines += _match_lines(results.get("steps_to_match") or {})
     for name in voices:
         lines += _voice_lines(name, results["voices"][name], p)
@@ -372,8 +387,13 @@ def report_markdown(results: Dict[str, Any]) -> str:
               "adaptation starts (with `voice_start = \"d_vector\"` the slot already holds the support clips' "
               "d-vector). query_loss is Coqui's own loss of the backbone for every model (without the terms a "
               "task loss may add, such as `maml.global_variance_weight`)."]
-    lines += ["", "Lower is better for query_loss, mcd and the F0 errors; higher for speaker_similarity. n/a: no "
-              "value (F0 errors: no frame that pYIN calls voiced in both the real and the synthesised clip).", ""]
+    lines += ["", "The judges (`tts_maml.judges`): speaker_similarity is the cosine of Resemblyzer embeddings (the "
+              "encoder whose d-vectors condition the model and start its voice slot: not independent of that start), "
+              "campplus_similarity the cosine of CAM++ embeddings (an encoder the model never saw), cer and wer "
+              "Whisper tiny.en's character and word error rates against the sentence, on lower-case text without "
+              "punctuation. Lower is better for cer, wer, query_loss, mcd and the F0 errors; higher for the two "
+              "similarities. n/a: no value (F0 errors: no frame that pYIN calls voiced in both the real and the "
+              "synthesised clip).", ""]
     if test:
         lines += [f"![{m}]({m}.png)" for m in METRICS]
     return "\n".join(lines) + "\n"
@@ -426,18 +446,30 @@ def _match_lines(match: Dict[str, Any]) -> List[str]:
 
 def _voice_lines(name: str, voice: Dict[str, Any], protocol: Dict[str, Any]) -> List[str]:
     lines = ["", f"## Voice `{name}` (a clips folder)", "",
-             f"Each cell: the mean over seeds (support/query draws) with its 95% Student t-interval over them. "
-             f"Real clips: ceiling {_ci(**_c(voice['ceiling']))}, floor (against the test speakers) "
-             f"{_ci(**_c(voice['floor']))}" + _vocoder_said(voice) + "."]  # fmt: skip
-    for metric in ("speaker_similarity", "query_loss", "mcd"):
-        lines += ["", f"### {name}: {metric}", ""] + _metric_table(voice["summary"], voice["no_clips"], metric, protocol)
+             "Each cell: the mean over seeds (support/query draws) with its 95% Student t-interval over them. "
+             "The judges on its real clips:", ""] + _bounds_table(voice["bounds"], "the test speakers")  # fmt: skip
+    for metric in judges.METRICS + ("query_loss", "mcd"):
+        lines += ["", f"### {name}: {_title(metric)}", ""] + _metric_table(voice["summary"], voice["no_clips"], metric,
+                                                                            protocol)  # fmt: skip
     return lines
 
 
-def _vocoder_said(results: Dict[str, Any]) -> str:
-    return (f"; Griffin-Lim ceiling (the real query clips through the model's own mel spectrogram and "
-            f"Griffin-Lim: the most a perfect acoustic model scores through this vocoder) "
-            f"{_ci(**_c(results['vocoder_ceiling']))}")
+def _title(metric: str) -> str:
+    if metric in judges.JUDGE_OF:
+        better = "lower" if metric in judges.LOWER_IS_BETTER else "higher"
+        return f"{metric} ({judges.JUDGE_OF[metric]}; {better} is better)"
+    return metric
+
+
+def _bounds_table(bounds: Dict[str, Any], rivals: str) -> List[str]:
+    # One row per judge's metric: floor, Griffin-Lim ceiling and ceiling of the real query clips.
+    lines = [f"| judge | floor (similarity: against {rivals}; error rates: another sentence) | Griffin-Lim ceiling "
+             "(the real clips through the model's mel spectrogram and Griffin-Lim) | ceiling (the real clips) |",
+             "|---|---:|---:|---:|"]  # fmt: skip
+    for metric, b in bounds.items():
+        lines.append(f"| {_title(metric)} | {_ci(**_c(b['floor']))} | {_ci(**_c(b['vocoder_ceiling']))} | "
+                     f"{_ci(**_c(b['ceiling']))} |")  # fmt: skip
+    return lines
 
 
 def _c(d: Dict[str, Any], i: Optional[int] = None) -> Dict[str, float]:

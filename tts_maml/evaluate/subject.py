@@ -21,19 +21,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tts_maml import judges
 from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label, weights_in
 from tts_maml.adapt.vocoder_fit import check_fits_griffin_lim, fit_griffin_lim_power, griffin_lim_power
 from tts_maml.evaluate.metrics import compare
 from tts_maml.evaluate.trials import Trial, clip_key
 from tts_maml.meta.inner_loop import NonFiniteError
 from tts_maml.speakers.d_vectors import clip_embedding
-from tts_maml.speakers.similarity import cosine, embed
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("speaker_similarity", "query_loss", "mcd", "f0_rmse", "f0_mean_error")
-# Lower is better for these; higher for speaker similarity.
-LOWER_IS_BETTER = ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
+# The judges' scores (tts_maml.judges: Resemblyzer and CAM++ similarity, Whisper's CER and WER),
+# then the model's own loss and the signal measures.
+METRICS = judges.METRICS + ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
+# Lower is better for these; higher for the speaker similarities.
+LOWER_IS_BETTER = judges.LOWER_IS_BETTER + ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
+CLIP_METRICS = tuple(m for m in METRICS if m != "query_loss")
 
 
 @contextlib.contextmanager
@@ -131,19 +134,19 @@ class Subject:
             with griffin_lim_power(self.model.ap, power):
                 measures = [self._measure_clip(episode, clip, real, real_f0)
                             for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0)]  # fmt: skip
-        for key in ("speaker_similarity", "mcd", "f0_rmse", "f0_mean_error"):
+        for key in CLIP_METRICS:
             values = [m[key] for m in measures if math.isfinite(m[key])]
             row[key] = float(np.mean(values)) if values else math.nan
         return row
 
     def _measure_clip(self, episode: Trial, clip: Dict[str, Any], real: Any, real_f0: np.ndarray) -> Dict[str, float]:
-        """One query clip spoken by the model as it is (seeded by the episode and the clip) and measured."""
+        """One query clip spoken by the model as it is (seeded by the episode and the clip) and measured:
+        MCD and F0 errors against the real clip, every judge's score (:func:`tts_maml.judges.judge`)."""
         with seeded(episode.seed, clip_key(clip)):
             out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)
         wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
         m = compare(real, (wav, self.rate), reference_f0=real_f0)
-        m["speaker_similarity"] = cosine(embed(wav, self.rate), episode.centroid)
-        return m
+        return {**m, **judges.judge(wav, self.rate, clip["text"], episode.centroids)}
 
     def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
         """One row per episode and listed step: every measure. Each episode also gets a row with

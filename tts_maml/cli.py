@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from dataclasses import asdict
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from tts_maml.evaluate import protocol
 
@@ -148,9 +148,23 @@ def _adapt(args: argparse.Namespace) -> int:
     for name, path in result.files.items():
         print(f"  {name:12s} {path}")
     print(f"voice.pth is {result.voice_bytes / 1024:.1f} KB")
+    if result.held_out:
+        _print_held_out(result.held_out)
     print(f"speak: tts --model_path {result.files['adapted.pth']} --config_path {result.files['config.json']} "
           '--text "..." --out_path out.wav')  # fmt: skip
     return 0
+
+
+def _print_held_out(scores: Dict[str, Any]) -> None:
+    # The judges on the held-out clips' sentences: the model before and after, and the real clips.
+    from tts_maml.judges import JUDGE_OF, METRICS
+
+    print(f"the judges on the {scores['clips']} held-out clip(s)' sentences (held_out.json):")
+    print(f"  {'':32s} {'floor':>8s} {'base':>8s} {'adapted':>8s} {'ceiling':>8s}")
+    for m in METRICS:
+        floor = f"{scores['floor'][m]:8.3f}" if m in scores["floor"] else f"{'n/a':>8s}"
+        print(f"  {m + ' (' + JUDGE_OF[m] + ')':32s} {floor} {scores['base'][m]:8.3f} {scores['adapted'][m]:8.3f} "
+              f"{scores['ceiling'][m]:8.3f}")  # fmt: skip
 
 
 def _merge(args: argparse.Namespace) -> int:

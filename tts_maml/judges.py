@@ -199,6 +199,9 @@ def whisper_model() -> Any:
 
     import torch
 
+    # faster-whisper logs every clip's duration at INFO: one line per judged clip is noise here.
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
     return WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=max(1, torch.get_num_threads()))
 
 

@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from tts_maml import judges
 from tts_maml.adapt.adaptation import (
     adapt,
     adapt_steps,
@@ -54,7 +55,17 @@ def test_adapt_end_to_end(meta_trained, adapt_corpus, tmp_path):
     clips = held_out_clips(adapt_corpus, tmp_path, 7)
     out = str(tmp_path / "out")
     result = adapt(checkpoint, config, clips, out, steps=12, val_clips=2, name="newvoice", progress=False)
-    assert sorted(os.listdir(out)) == ["adapted.pth", "config.json", "curve.json", "curve.png", "voice.pth"]
+    assert sorted(os.listdir(out)) == ["adapted.pth", "config.json", "curve.json", "curve.png", "held_out.json",
+                                       "voice.pth"]  # fmt: skip
+    # the judges on the held-out sentences: the model before and after, the real clips, the wrong-sentence floor
+    held = json.load(open(os.path.join(out, "held_out.json")))
+    assert held == result.held_out and held["clips"] == 2
+    for key in ("base", "adapted", "ceiling"):
+        assert set(held[key]) == set(judges.METRICS) and all(np.isfinite(v) for v in held[key].values())
+    assert set(held["floor"]) == set(judges.TEXT_METRICS)
+    assert held["ceiling"]["cer"] < held["floor"]["cer"]
+    # a tiny model trained for seconds speaks no words the recogniser makes out
+    assert held["adapted"]["cer"] > held["ceiling"]["cer"]
     # 5 support clips, 2 held out; learned Meta-SGD rates used
     voice = load_voice(os.path.join(out, "voice.pth"))
     roles = [c["role"] for c in voice.provenance["clips"]]
@@ -215,6 +226,9 @@ def test_adapt_is_its_steps(tiny_run, tmp_path):
     assert all(torch.equal(voice.tensors[n], weights.fast[n]) for n in weights.fast)
     assert [c["role"] for c in voice.provenance["clips"]] == roles
     assert json.load(open(result.files["curve.json"]))["lr"] == loaded.config.maml.inner_lr
+    # one held-out clip: judged, with no wrong-sentence floor to draw
+    assert result.held_out["clips"] == 1 and result.held_out["floor"] == {}
+    assert json.load(open(result.files["held_out.json"])) == result.held_out
 
     # --optimizer adam: the same steps with Adam, over the preset asked for, recorded in the files
     loaded = load_for_adaptation(model_path, config_path, adapter_preset="generator", lr=1e-4, optimizer="adam")

@@ -5,18 +5,22 @@ import pytest
 
 from tts_maml.cli import main
 from tts_maml.demo.shipped_demo import DEMO_SPEAKER, shipped_report
+from tts_maml.judges import JUDGE_OF, METRICS
 
 
 def voice_numbers(name):
-    return {"voice": name, "sentence": "Hi.", "adapt_seconds": 9.5, "similarity_floor": 0.5, "similarity_base": 0.6,
-            "similarity_adapted": 0.8, "similarity_ceiling": 0.9, "mcd_base": 7.0, "mcd_adapted": 6.0, "folder": name}  # fmt: skip
+    scores = {k: {m: v for m in METRICS} for k, v in (("floor", 0.5), ("base", 0.6), ("adapted", 0.8), ("ceiling", 0.9))}
+    return {"voice": name, "sentence": "Hi.", "adapt_seconds": 9.5, "judges": scores, "mcd_base": 7.0,
+            "mcd_adapted": 6.0, "folder": name}  # fmt: skip
 
 
 def test_report_has_a_row_and_spectrograms_per_voice():
     numbers = {"model": "m", "model_sha256": "0123456789abcdef", "steps": 20, "seconds": 61.2,
                "voices": [voice_numbers(DEMO_SPEAKER), voice_numbers("outside")]}  # fmt: skip
     text = shipped_report(numbers)
-    assert f"| `{DEMO_SPEAKER}` | 0.5 | 0.6 | 0.8 | 0.9 | 7.0 | 6.0 | 9.5 |" in text
+    for metric in METRICS:
+        assert f"| `{DEMO_SPEAKER}` | {metric} ({JUDGE_OF[metric]}) | 0.5 | 0.6 | 0.8 | 0.9 |" in text
+    assert f"| `{DEMO_SPEAKER}` | 7.0 | 6.0 | 9.5 |" in text
     assert "![outside](outside/spectrograms.png)" in text and "sha256 `0123456789ab…`" in text
     assert "(flite `slt`, -250 cents, tempo 0.92)" in text and "Total demo time 61 s." in text
 
@@ -30,8 +34,13 @@ def test_demo_command_adapts_the_shipped_model(tmp_path, capsys):
     for v in numbers["voices"]:
         for f in ("real.wav", "base.wav", "adapted.wav", "spectrograms.png", "voice/adapted.pth", "clips/metadata.csv"):
             assert os.path.isfile(out / v["voice"] / f), f
-        # adapting moves the voice towards the speaker
-        assert v["similarity_adapted"] > v["similarity_base"]
+        # adapting moves the voice towards the speaker, by both speaker encoders
+        scores = v["judges"]
+        assert set(scores) == {"floor", "base", "adapted", "ceiling"} and set(scores["base"]) == set(METRICS)
+        assert scores["adapted"]["speaker_similarity"] > scores["base"]["speaker_similarity"]
+        assert scores["adapted"]["campplus_similarity"] > scores["base"]["campplus_similarity"]
+        # the real clip is understood; a clip of other words is not
+        assert scores["ceiling"]["cer"] < scores["floor"]["cer"]
     assert "## Measured" in (out / "report.md").read_text()
     # adaptation's progress reached the console
     assert "adapt" in capsys.readouterr().out

@@ -7,7 +7,8 @@ import pytest
 from tts_maml.corpus.build import build_corpus
 from tts_maml.demo import training_demo
 from tts_maml.demo.training_demo import find_run, run_training_demo, training_demo_artefacts, training_report
-from tts_maml.demo.voice_clips import similarities
+from tts_maml.demo.voice_clips import judge_wavs
+from tts_maml.judges import METRICS
 
 # A stand-in for recipes/vctk/meta_train_vits.py: "trains" by copying a tiny meta-trained run into --output-path.
 FAKE_RECIPE = """import os, shutil, sys
@@ -37,12 +38,13 @@ def test_a_missing_recipe_is_named(tmp_path):
 
 def test_report_says_what_the_similarity_is_scored_against():
     numbers = {"meta_train_seconds": 1, "adapt_seconds": 2, "speaker": "sp020", "sentence": "Hi.",
-               "heldout_loss_before": 1.0, "heldout_loss_best": 0.5, "best_step": 3, "similarity_base": 0.5,
-               "similarity_adapted": 0.6, "similarity_real": 0.9, "voice_kb": 1.0, "adapted_mb": 2.0}  # fmt: skip
+               "heldout_loss_before": 1.0, "heldout_loss_best": 0.5, "best_step": 3, "voice_kb": 1.0, "adapted_mb": 2.0,
+               "judges": {k: {m: v for m in METRICS} for k, v in (("base", 0.5), ("adapted", 0.6), ("real", 0.9))}}  # fmt: skip
     maml = {"algorithm": "metasgd", "inner_steps": 2, "adapter_preset": "speaker", "meta_batch_size": 2}
     text = training_report("recipes/vctk/meta_train_vits.py", "run/x", numbers, maml)
     assert "`recipes/vctk/meta_train_vits.py`: 1 s. Run folder: `run/x`" in text
-    assert "real clips that adaptation never saw" in text and "| 0.6 |" in text
+    assert "real clips that adaptation never saw" in text
+    assert "| cer (Whisper tiny.en) of `sp020`, adapted model | 0.6 |" in text
 
 
 @pytest.mark.slow
@@ -56,11 +58,11 @@ def test_training_demo_end_to_end_tiny(meta_trained, tmp_path, monkeypatch):
     monkeypatch.setattr(training_demo, "ADAPT_STEPS", 3)
     scored_against = []
 
-    def spy(wavs, reference):
+    def spy(wavs, reference, sentence):
         scored_against.extend(reference)
-        return similarities(wavs, reference)
+        return judge_wavs(wavs, reference, sentence)
 
-    monkeypatch.setattr(training_demo, "similarities", spy)
+    monkeypatch.setattr(training_demo, "judge_wavs", spy)
     out = str(tmp_path / "demo")
     numbers = run_training_demo(out, str(recipe), ["--x", "1"], corpus=corpus)
 

@@ -29,14 +29,13 @@ Example:
     14
 """
 
-import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import soundfile as sf
@@ -52,6 +51,7 @@ from tts_maml.checkpoint import MamlEntry, check_state_dict, load_checkpoint
 from tts_maml.config import load_config
 from tts_maml.files import atomic_save, atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.learner import MetaLearner
+from tts_maml.adapt.fast_weights import weights_in
 from tts_maml.plots import plot_adaptation_curve
 from tts_maml.speakers.similarity import embed
 
@@ -88,6 +88,9 @@ class AdaptationResult:
         files: the written files by name (``OUTPUT_FILES``).
         griffin_lim: the fitted Griffin-Lim exponent and every exponent's score (None: not fitted;
             the exported config keeps the model's ``audio.power``).
+        held_out: with held-out clips, what the judges say of their sentences spoken before and
+            after adaptation, beside the real clips (:func:`tts_maml.adapt.held_out.judge_held_out`,
+            also written as ``held_out.json``); None without held-out clips.
     """
 
     out: str
@@ -99,6 +102,7 @@ class AdaptationResult:
     lr: Optional[float]
     files: Dict[str, str] = field(default_factory=dict)
     griffin_lim: Optional[PowerChoice] = None
+    held_out: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -305,23 +309,6 @@ def adapt_with_early_stopping(loaded: LoadedModel, support: Any, steps: int, val
                           val_losses=[s["val"] for s in scores] if validation is not None else [])  # fmt: skip
 
 
-@contextlib.contextmanager
-def weights_in(model: torch.nn.Module, tensors: Dict[str, torch.Tensor]) -> Iterator[None]:
-    """Run the block with ``tensors`` copied into the model's parameters, restored afterwards
-    (synthesis calls the model's own inference, which takes no parameter dict)."""
-    params = dict(model.named_parameters())
-    saved = {n: params[n].detach().clone() for n in tensors}
-    with torch.no_grad():
-        for n, t in tensors.items():
-            params[n].copy_(t)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for n, t in saved.items():
-                params[n].copy_(t)
-
-
 def fit_support_griffin_lim(loaded: LoadedModel, fast: Dict[str, torch.Tensor], batches: ClipBatches,
                             seed: int = 0) -> PowerChoice:  # fmt: skip
     """The Griffin-Lim exponent fitted (:func:`tts_maml.adapt.vocoder_fit.fit_griffin_lim_power`) to
@@ -419,7 +406,8 @@ def adapt(
         lr: inner learning rate; default: the learned rates of a Meta-SGD checkpoint, else the
             config's ``maml.inner_lr``.
         adapter_preset: adapt this preset instead of the tensors the model was meta-trained to adapt.
-        val_clips: clips held out for early stopping (0: export the last step).
+        val_clips: clips held out for early stopping (0: export the last step); their sentences
+            are then also spoken and judged (``held_out.json``, :mod:`tts_maml.adapt.held_out`).
         name: the voice's name (its speaker name in the exported config).
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"``...).
         overwrite: replace the files of a non-empty ``out``.
@@ -448,10 +436,22 @@ def adapt(
     fitted = fit_support_griffin_lim(loaded, weights.fast, batches, seed) if fit_griffin_lim else None
     exported = export(loaded, weights, batches, model_path, out, name=name, seed=seed, overwrite=overwrite,
                       griffin_lim=fitted)  # fmt: skip
+    held_out = _judge_held_out(loaded, weights, batches, fitted, seed, out, exported.files) if val_clips else None
     logger.info(
         "adapted %d tensors (%d values) in %d steps; exported step %d; voice.pth is %.1f KB", len(loaded.adapted),
         sum(t.numel() for t in exported.voice.tensors.values()), steps, weights.best_step, exported.voice_bytes / 1024,
     )  # fmt: skip
     return AdaptationResult(out=out, best_step=weights.best_step, support_losses=weights.support_losses,
                             val_losses=weights.val_losses, adapted=loaded.adapted, voice_bytes=exported.voice_bytes,
-                            lr=loaded.lr, files=exported.files, griffin_lim=fitted)  # fmt: skip
+                            lr=loaded.lr, files=exported.files, griffin_lim=fitted, held_out=held_out)  # fmt: skip
+
+
+def _judge_held_out(loaded: LoadedModel, weights: AdaptedWeights, batches: ClipBatches, fitted: Optional[PowerChoice],
+                    seed: int, out: str, files: Dict[str, str]) -> Dict[str, Any]:  # fmt: skip
+    # The judges' summary of the held-out clips, written as held_out.json and added to ``files``.
+    from tts_maml.adapt.held_out import HELD_OUT_FILE, judge_held_out
+
+    scores = judge_held_out(loaded, weights.fast, batches, power=fitted.power if fitted else None, seed=seed)
+    files[HELD_OUT_FILE] = os.path.join(out, HELD_OUT_FILE)
+    atomic_write_text(json.dumps(scores, indent=2), files[HELD_OUT_FILE])
+    return scores

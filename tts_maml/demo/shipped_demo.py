@@ -3,7 +3,8 @@
 The voices: a *test* speaker of the pre-training corpus (rendered alone, in seconds, with the
 corpus' own recipe) and the *outside* voice (:mod:`tts_maml.corpus.outside_voice`). Each is
 adapted from 5 clips with ``tts-maml adapt``; an unseen sentence is synthesised with the base and
-the adapted model through Coqui's ``tts``, scored (similarity floor, base, adapted, ceiling; MCD)
+the adapted model through Coqui's ``tts``, scored by the three judges of :mod:`tts_maml.judges`
+(floor, base, adapted, ceiling each; MCD)
 and drawn (spectrograms), and ``report.md`` / ``report.json`` gather the numbers.
 
 Everything it needs comes with the package (the model via :mod:`tts_maml.shipped`, the voices from
@@ -25,7 +26,7 @@ from tts_maml.corpus.outside_voice import FLITE_VOICE, PITCH_CENTS, TEMPO
 from tts_maml.corpus.speaker_split import split_dev_test
 from tts_maml.demo.commands import console_script, run_logged, synthesise_base_and_adapted
 from tts_maml.demo.spectrograms import plot_spectrograms
-from tts_maml.demo.voice_clips import SUPPORT_CLIPS, VALIDATION_CLIPS, similarities, split_voice_clips
+from tts_maml.demo.voice_clips import SUPPORT_CLIPS, VALIDATION_CLIPS, judge_wavs, split_voice_clips
 
 # The package's name: the demo's log lines kept the logger name they had before the demo was split.
 logger = logging.getLogger(__package__)
@@ -38,6 +39,8 @@ DEMO_SPEAKER, FLOOR_SPEAKER = split_dev_test(
     speaker_id(i) for i in range(PRETRAIN_CORPUS["speakers"], PRETRAIN_CORPUS["speakers"] + PRETRAIN_CORPUS["held_out"])
 )[1][:2]
 OUTSIDE_CLIPS = 14
+# The clips each voice's judges score, in the report's order.
+COLUMNS = ("floor", "base", "adapted", "ceiling")
 
 
 def demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, log: str, floor_clip: str,
@@ -46,7 +49,7 @@ def demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, log
     :func:`~tts_maml.demo.voice_clips.split_voice_clips`) in ``out/name``, synthesise the unseen sentence
     with the base and adapted models, draw their spectrograms and measure them; returns the voice's numbers.
 
-    ``floor_clip`` is a real clip of another voice: the similarity floor. Commands go to ``log``
+    ``floor_clip`` is a real clip of another voice saying another sentence: the judges' floor. Commands go to ``log``
     (and ``echo``, for adaptation's progress).
     """
     from tts_maml.evaluate.metrics import mel_cepstral_distortion
@@ -63,13 +66,13 @@ def demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, log
                       f'"{picked.sentence}"')  # fmt: skip
     real, rate = sf.read(wavs["real"], dtype="float32")
     mcd = {k: mel_cepstral_distortion(real, sf.read(wavs[k], dtype="float32")[0], rate) for k in ("base", "adapted")}
-    similarity = similarities({"floor": floor_clip, "base": wavs["base"], "adapted": wavs["adapted"],
-                               "ceiling": wavs["real"]}, picked.reference)  # fmt: skip
+    scores = judge_wavs({"floor": floor_clip, "base": wavs["base"], "adapted": wavs["adapted"],
+                         "ceiling": wavs["real"]}, picked.reference, picked.sentence)  # fmt: skip
     return {
         "voice": name,
         "sentence": picked.sentence,
         "adapt_seconds": round(seconds, 1),
-        **{f"similarity_{k}": v for k, v in similarity.items()},
+        "judges": scores,
         "mcd_base": round(mcd["base"], 2),
         "mcd_adapted": round(mcd["adapted"], 2),
         "folder": os.path.relpath(folder, out),
@@ -115,11 +118,14 @@ def run_shipped_demo(out: str = "demo_out", echo: Optional[BinaryIO] = None) -> 
 
 def shipped_report(n: Dict[str, Any]) -> str:
     """The text of the default demo's ``report.md`` from its numbers ``n`` (as in report.json)."""
+    from tts_maml.judges import JUDGE_OF, METRICS
+
     rows = "\n".join(
-        f"| `{v['voice']}` | {v['similarity_floor']} | {v['similarity_base']} | {v['similarity_adapted']} | "
-        f"{v['similarity_ceiling']} | {v['mcd_base']} | {v['mcd_adapted']} | {v['adapt_seconds']} |"
-        for v in n["voices"]
-    )
+        f"| `{v['voice']}` | {m} ({JUDGE_OF[m]}) | " + " | ".join(str(v["judges"][k][m]) for k in COLUMNS) + " |"
+        for v in n["voices"] for m in METRICS
+    )  # fmt: skip
+    other = "\n".join(f"| `{v['voice']}` | {v['mcd_base']} | {v['mcd_adapted']} | {v['adapt_seconds']} |"
+                      for v in n["voices"])  # fmt: skip
     images = "\n\n".join(f"![{v['voice']}]({v['folder']}/spectrograms.png)" for v in n["voices"])
     return f"""# tts_maml demo
 
@@ -136,13 +142,21 @@ real clip (`real.wav`). The commands are in `demo.log`.
 
 ## Measured (one synthesis each; `tts-maml evaluate` gives means over speakers and seeds)
 
-| voice | similarity floor | base | adapted | ceiling | MCD base (dB) | MCD adapted (dB) | adapt (s) |
-|---|---|---|---|---|---|---|---|
+| voice | judge | floor | base | adapted | ceiling |
+|---|---|---|---|---|---|
 {rows}
 
-Similarity: the cosine between Resemblyzer embeddings of a clip and the mean embedding of the
-voice's real clips that adaptation never saw. *Floor*: a real clip of another voice; *ceiling*: the
-voice's own real unseen clip. MCD: mel-cepstral distortion to the real clip of the same sentence
+| voice | MCD base (dB) | MCD adapted (dB) | adapt (s) |
+|---|---|---|---|
+{other}
+
+The judges (`tts_maml.judges`): *speaker_similarity* is the cosine between Resemblyzer embeddings of a
+clip and the mean embedding of the voice's real clips that adaptation never saw (Resemblyzer also
+gives the d-vectors the model is conditioned on, so it is not independent of the voice's start);
+*campplus_similarity* the same with CAM++, an encoder the model never saw; *cer* and *wer*
+Whisper tiny.en's character and word error rates against the sentence (lower is better).
+*Floor*: a real clip of another voice saying another sentence; *ceiling*: the voice's own real
+clip of the sentence. MCD: mel-cepstral distortion to the real clip of the same sentence
 (DTW-aligned; lower is closer). Total demo time {n['seconds']:.0f} s.
 
 {images}

@@ -18,7 +18,7 @@ from tts_maml.demo.voice_clips import (
     SUPPORT_CLIPS,
     VALIDATION_CLIPS,
     held_out_speaker_clips,
-    similarities,
+    judge_wavs,
     split_voice_clips,
 )
 
@@ -86,13 +86,13 @@ def run_training_demo(out: str, recipe: str, recipe_args: Sequence[str] = (), co
     logger.info("demo 5/5: measuring and writing the report")
     # Scored against the speaker's clips that adaptation never saw, as the shipped demo does: scored
     # against the support clips, the adapted voice would be graded on what it was fitted to.
-    similarity = similarities({**wavs, "real": picked.real}, picked.reference)
+    scores = judge_wavs({**wavs, "real": picked.real}, picked.reference, picked.sentence)
     with open(os.path.join(voice, "curve.json"), encoding="utf-8") as f:
         curve = json.load(f)
     numbers.update(
         speaker=speaker,
         sentence=picked.sentence,
-        **{f"similarity_{k}": v for k, v in similarity.items()},
+        judges=scores,
         heldout_loss_before=round(curve["val_loss"][0], 4),
         heldout_loss_best=round(curve["val_loss"][curve["best_step"]], 4),
         best_step=curve["best_step"],
@@ -147,17 +147,25 @@ What was done (every step is the real command line; the commands are in `demo.lo
 |---|---|
 | held-out loss before adaptation | {n['heldout_loss_before']} |
 | held-out loss at the exported step ({n['best_step']}) | {n['heldout_loss_best']} |
-| speaker similarity to `{n['speaker']}`, base model | {n['similarity_base']} |
-| speaker similarity to `{n['speaker']}`, adapted model | {n['similarity_adapted']} |
-| speaker similarity of the real unseen clip (ceiling) | {n['similarity_real']} |
+{_judge_rows(n)}
 | `voice.pth` (only the adapted tensors) | {n['voice_kb']} KB |
 | `adapted.pth` (whole model) | {n['adapted_mb']} MB |
 
-Speaker similarity is the cosine between Resemblyzer embeddings of the synthesised clip and the
+Speaker similarity is the cosine between Resemblyzer (or CAM++) embeddings of the synthesised clip and the
 mean embedding of the speaker's real clips that adaptation never saw (neither its {SUPPORT_CLIPS} + {VALIDATION_CLIPS}
-adaptation clips nor the unseen sentence). The tiny model trains for minutes
+adaptation clips nor the unseen sentence); CER and WER are Whisper tiny.en's error rates on the
+sentence (`tts_maml.judges`). The tiny model trains for minutes
 on a CPU: expect robotic audio. Each number is one synthesis through `tts`, whose VITS noise is not
 seeded: differences of a few hundredths are within that noise (`tts-maml evaluate` seeds it).
 
 ![adaptation curve](adaptation_curve.png)
 """
+
+
+def _judge_rows(n: Dict[str, Any]) -> str:
+    # One table row per judge and clip (base model, adapted model, the real unseen clip: the ceiling).
+    from tts_maml.judges import JUDGE_OF, METRICS
+
+    said = {"base": "base model", "adapted": "adapted model", "real": "the real unseen clip (ceiling)"}
+    return "\n".join(f"| {m} ({JUDGE_OF[m]}) of `{n['speaker']}`, {said[k]} | {n['judges'][k][m]} |"
+                     for m in METRICS for k in said)  # fmt: skip

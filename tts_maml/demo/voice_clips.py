@@ -75,10 +75,15 @@ def held_out_speaker_clips(held_out: str) -> Tuple[str, List[Dict[str, str]]]:
     return test[0], read_clips_metadata(os.path.join(root, test[0]))
 
 
-def similarities(wavs: Dict[str, str], reference: List[str]) -> Dict[str, float]:
-    """Each wav's speaker similarity (Resemblyzer cosine, 3 decimals) to the mean embedding of the
-    ``reference`` clips (embedded once for all the wavs)."""
-    from tts_maml.speakers.similarity import cosine, embed_file
+def judge_wavs(wavs: Dict[str, str], reference: List[str], sentence: str) -> Dict[str, Dict[str, float]]:
+    """Each wav scored by every judge (:func:`tts_maml.judges.judge`, 3 decimals): both speaker
+    encoders' cosine to the centroid of the ``reference`` clips (embedded once for all the wavs),
+    and Whisper's CER and WER against ``sentence``."""
+    from tts_maml import judges
 
-    centroid = np.mean([embed_file(p) for p in reference], axis=0)
-    return {key: round(cosine(embed_file(path), centroid), 3) for key, path in wavs.items()}
+    centroid = judges.centroids([judges.file_embeddings(p) for p in reference])
+    scores = {}
+    for key, path in wavs.items():
+        wav, rate = sf.read(path, dtype="float32", always_2d=True)
+        scores[key] = {m: round(v, 3) for m, v in judges.judge(wav.mean(axis=1), rate, sentence, centroid).items()}
+    return scores

@@ -22,7 +22,8 @@ import torch
 from tqdm import tqdm
 
 from tts_maml import judges
-from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label, weights_in
+from tts_maml.adapt.adaptation import LoadedModel, OnStep, adapt_steps, load_for_adaptation, lr_label
+from tts_maml.adapt.fast_weights import weights_in
 from tts_maml.adapt.vocoder_fit import check_fits_griffin_lim, fit_griffin_lim_power, griffin_lim_power
 from tts_maml.evaluate.metrics import compare
 from tts_maml.evaluate.trials import Trial, clip_key

@@ -383,7 +383,9 @@ def _adapt_parser(sub: Any) -> None:
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",  # adaptation.OPTIMIZERS (torch-free here)
                    help="sgd: the meta-learned inner loop (default); adam: Adam at --lr (needed), for a voice far "
                    "from the training speakers with --adapter-preset generator")  # fmt: skip
-    p.add_argument("--val-clips", type=int, default=0, help="clips held out for early stopping (default 0)")
+    p.add_argument("--val-clips", type=int, default=0,
+                   help="clips held out for early stopping (default 0); their sentences are then spoken and judged "
+                   "(held_out.json)")  # fmt: skip
     p.add_argument("--fit-griffin-lim", action="store_true",
                    help="after adaptation, choose the Griffin-Lim exponent (audio.power in the exported config.json) "
                    "whose speech of the voice's sentences is nearest to its clips")  # fmt: skip
@@ -461,12 +463,13 @@ def _train_baseline_parser(sub: Any) -> None:
 def _evaluate_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="the meta-learned model against fine-tuning, on test speakers: similarity, loss, MCD, F0 per step",
+        help="the meta-learned model against fine-tuning, on test speakers: the judges, loss, MCD, F0 per step",
         description="Split the held-out speakers of --corpus into dev and test (tts_maml.corpus.speaker_split). On every "
         "test speaker and seed: adapt the meta-learned model exactly as tts-maml adapt does, and fine-tune the "
         "baseline (Adam, learning rate chosen on the dev speakers) on the same --shots clips; at every listed step "
-        "measure speaker similarity of synthesised unseen sentences, the query loss, MCD (DTW) and F0 errors, with "
-        "95% intervals over test speakers, beside the floor and ceiling of real clips. Writes results.json, one "
+        "measure what the judges say of synthesised unseen sentences (speaker similarity by Resemblyzer and by CAM++, "
+        "Whisper tiny.en's CER and WER), the query loss, MCD (DTW) and F0 errors, with 95% intervals over test "
+        "speakers, beside each judge's floor and ceiling on real clips. Writes results.json, one "
         "PNG per metric and report.md.",
     )
     p.add_argument("--model_path", "--model-path", required=True, help="the meta-learned checkpoint")
@@ -513,7 +516,7 @@ def _demo_parser(sub: Any) -> None:
         help="the product on the built-in corpus: adapt the shipped model to two new voices, synthesise, report",
         description="Adapt the shipped meta-initialisation to a test speaker of the built-in corpus and to a voice "
         "made outside it, from 5 clips each (tts-maml adapt), synthesise an unseen sentence with the base and "
-        "adapted models through Coqui's tts, and write wavs, spectrograms, similarity/MCD and report.md into "
+        "adapted models through Coqui's tts, and write wavs, spectrograms, the judges' scores, MCD and report.md into "
         "--out. With --train, meta-train tiny VITS from scratch first instead.",
     )
     p.add_argument("--out", default="demo_out", help="output folder, replaced (default demo_out)")

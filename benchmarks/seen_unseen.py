@@ -16,8 +16,15 @@ the lever; if they score alike, the limit is the acoustic model and vocoder them
         --corpus ~/.cache/tts_maml/corpus-240x20-h16-s0 --out seen_unseen     # about 15 min on 2 cores
 
 Writes ``OUT/voices/{seen,unseen}/<speaker>/`` (links to the corpus clips and transcripts), the two
-``evaluate`` reports ``OUT/{seen,unseen}/`` and ``OUT/seen_unseen.md``: the mean over speakers of
-each speaker's mean over seeds, with a 95% Student t-interval over speakers.
+``evaluate`` reports ``OUT/{seen,unseen}/`` and ``OUT/seen_unseen.md``: for each judge's metric
+(:mod:`tts_maml.judges`: ``speaker_similarity`` by Resemblyzer, ``campplus_similarity`` by CAM++,
+``cer`` and ``wer`` by Whisper tiny.en, lower is better) and for ``mcd``, the seen and unseen
+speakers side by side at no clips and at each step; then each judge's bounds on the real clips,
+seen beside unseen: the floor, the Griffin-Lim ceiling and the ceiling of ``evaluate``'s
+``results["voices"][name]["bounds"]``. Every number is the mean over speakers of each speaker's
+mean over seeds, with a 95% Student t-interval over speakers. ``evaluate`` runs these clips folders
+without a corpus, so there are no test speakers to draw a similarity's floor from: it shows as
+n/a (the error rates' floor, a real clip against another sentence, is there).
 """
 
 import argparse
@@ -26,12 +33,15 @@ import os
 
 from _common import training_speakers
 
+from tts_maml import judges
 from tts_maml.corpus.build import HELD_OUT_DIR, TXT_DIR, WAV_DIR
 from tts_maml.corpus.speaker_split import split_dev_test
 from tts_maml.demo.commands import console_script, run_logged
 from tts_maml.evaluate.evaluation import mean_interval
 
-METRICS = ("speaker_similarity", "mcd")
+METRICS = judges.METRICS + ("mcd",)
+# evaluate's bounds of each judge's metric, in the order the table shows them.
+BOUNDS = {"floor": "floor", "vocoder_ceiling": "Griffin-Lim ceiling", "ceiling": "ceiling (real clips)"}
 
 
 def voice_folder(corpus: str, speaker: str, out: str) -> str:
@@ -53,21 +63,45 @@ def voice_folder(corpus: str, speaker: str, out: str) -> str:
 def interval(values):
     """``mean [low, high]`` of :func:`tts_maml.evaluate.evaluation.mean_interval` (95%)."""
     i = mean_interval(values)
+    if i["n"] == 0:
+        return "n/a"
     return f"{i['mean']:.3f} [{i['low']:.3f}, {i['high']:.3f}]"
 
 
 def rows(results_path: str):
-    """``{metric: {"no clips" | step: interval over the voices}, "ceiling": interval}`` of one
-    ``evaluate`` run."""
+    """``{metric: {"no clips" | step: interval over the voices}, "bounds": {judge metric: {"floor" |
+    "vocoder_ceiling" | "ceiling": interval over the voices}}}`` of one ``evaluate`` run (its
+    ``results.json``); an interval is :func:`interval`'s text, n/a where no voice has the number."""
     with open(results_path, encoding="utf-8") as f:
         results = json.load(f)
-    voices = results["voices"].values()
-    table = {"ceiling": interval([v["ceiling"]["mean"] for v in voices])}
+    voices = list(results["voices"].values())
+    table = {"bounds": {m: {b: interval([v["bounds"][m][b]["mean"] for v in voices]) for b in BOUNDS}
+                        for m in judges.METRICS}}  # fmt: skip
     for metric in METRICS:
         table[metric] = {"no clips": interval([v["no_clips"]["meta"][metric]["mean"] for v in voices])}
         for i, step in enumerate(results["protocol"]["steps"]):
             table[metric][step] = interval([v["summary"]["meta"][metric]["mean"][i] for v in voices])
     return table
+
+
+def title(metric: str) -> str:
+    """``metric`` with its judge and which way is better (``cer (Whisper tiny.en; lower is better)``)."""
+    if metric not in judges.JUDGE_OF:
+        return f"{metric} (lower is better)" if metric == "mcd" else metric
+    better = "lower" if metric in judges.LOWER_IS_BETTER else "higher"
+    return f"{metric} ({judges.JUDGE_OF[metric]}; {better} is better)"
+
+
+def bounds_lines(seen, unseen):
+    """The markdown table of each judge's bounds on the real clips (:func:`rows`' ``"bounds"``),
+    seen beside unseen."""
+    lines = ["The judges on the real clips (floor: a similarity against another speaker, an error rate "
+             "against another sentence; Griffin-Lim ceiling: the real clips through the model's mel "
+             "spectrogram and Griffin-Lim):", "", "| judge | bound | seen | unseen |", "|---|---|---|---|"]  # fmt: skip
+    for metric in judges.METRICS:
+        lines += [f"| {title(metric)} | {name} | {seen[metric][b]} | {unseen[metric][b]} |"
+                  for b, name in BOUNDS.items()]  # fmt: skip
+    return lines
 
 
 def main():
@@ -104,11 +138,11 @@ def main():
              f"seen: {', '.join(seen)}; unseen: {', '.join(unseen)}; {args.seeds} seeds; "
              "mean over speakers [95% interval]", ""]  # fmt: skip
     for metric in METRICS:
-        lines += [f"| step | {metric}, seen | {metric}, unseen |", "|---:|---|---|"]
+        lines += [f"{title(metric)}:", "", "| step | seen | unseen |", "|---:|---|---|"]
         lines += [f"| {step} | {tables['seen'][metric][step]} | {tables['unseen'][metric][step]} |"
                   for step in tables["seen"][metric]]  # fmt: skip
         lines.append("")
-    lines.append(f"ceiling (real clips): seen {tables['seen']['ceiling']}, unseen {tables['unseen']['ceiling']}")
+    lines += bounds_lines(tables["seen"]["bounds"], tables["unseen"]["bounds"])
     text = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "seen_unseen.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -28,7 +28,6 @@ Example:
 """
 
 import functools
-import hashlib
 import importlib.util
 import logging
 import os
@@ -39,6 +38,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from tts_maml.files import sha256_file
 from tts_maml.speakers.similarity import cosine, embed
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ WHISPER_FILES = {
     "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
     "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
 }
-# Whisper's own threads: the evaluation runs at the process's torch thread count.
+# One transcription at a time: the one Whisper model (at the process's torch thread count) is shared.
 _LOCK = threading.Lock()
 
 
@@ -89,15 +89,6 @@ def _require(module: str, judge: str) -> None:
         raise MissingJudgeError(f"the {judge} judge needs the package {module!r}: {EXTRA}")
 
 
-def sha256_of(path: str) -> str:
-    """The sha256 (hex) of a file, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_files(root: str, pinned: Dict[str, str], judge: str) -> None:
     """Raise :class:`ChangedJudgeError` naming the first file under ``root`` whose sha256 is not
     its pinned value (FileNotFoundError for a missing one)."""
@@ -105,7 +96,7 @@ def check_files(root: str, pinned: Dict[str, str], judge: str) -> None:
         path = os.path.join(root, rel)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"the {judge} judge's file {path} is missing: reinstall it ({EXTRA})")
-        got = sha256_of(path)
+        got = sha256_file(path)
         if got != expected:
             raise ChangedJudgeError(f"{path}: sha256 {got}, not the pinned {expected}; the {judge} judge refuses a "
                                     "changed file (reinstall the pinned version)")  # fmt: skip

@@ -39,9 +39,11 @@ def _make_corpus(args: argparse.Namespace) -> int:
 
 
 def _check_corpus(args: argparse.Namespace) -> int:
-    from tts_maml.speakers.similarity import corpus_clips, similarity_report
+    from tts_maml.judges import campplus_embed_file
+    from tts_maml.speakers.similarity import corpus_clips, embed_file, similarity_report
 
-    report = similarity_report(corpus_clips(args.corpus, max_clips=args.clips))
+    encoders = {"resemblyzer": embed_file, "campplus": campplus_embed_file}
+    report = similarity_report(corpus_clips(args.corpus, max_clips=args.clips), encoders[args.encoder])
     print(f"{'speaker':10s} {'own':>6s}  {'nearest other':>19s}  {'id-accuracy':>11s}")
     for spk in sorted(report.within):
         other, sim = report.nearest[spk]
@@ -314,11 +316,14 @@ def _check_corpus_parser(sub: Any) -> None:
     p = sub.add_parser(
         "check-corpus",
         help="check with a speaker encoder (Resemblyzer) that a corpus' speakers are distinct",
-        description="Embed clips of every speaker with Resemblyzer and compare within-speaker similarity "
+        description="Embed clips of every speaker with Resemblyzer (or CAM++) and compare within-speaker similarity "
         "with the nearest other speaker. Exit status 1 if some speaker is not distinct.",
     )
     p.add_argument("corpus", help="a VCTK-layout corpus folder")
     p.add_argument("--clips", type=int, default=6, help="clips per speaker to embed (default 6)")
+    p.add_argument("--encoder", choices=("resemblyzer", "campplus"), default="resemblyzer",
+                   help="the speaker encoder (a judge of tts_maml.judges): Resemblyzer (default; the encoder whose "
+                   "d-vectors condition the models) or CAM++ (independent of them)")  # fmt: skip
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     p.set_defaults(func=_check_corpus)
 

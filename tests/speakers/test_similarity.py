@@ -18,8 +18,13 @@ def test_report_needs_two_speakers_with_two_clips():
 
 
 @pytest.mark.slow
-def test_corpus_speakers_are_distinct_to_a_speaker_encoder(small_corpus):
-    report = similarity_report(corpus_clips(small_corpus.out, max_clips=4))
+@pytest.mark.parametrize("encoder", ["resemblyzer", "campplus"])
+def test_corpus_speakers_are_distinct_to_a_speaker_encoder(small_corpus, encoder):
+    from tts_maml.judges import campplus_embed_file
+    from tts_maml.speakers.similarity import embed_file
+
+    embed_path = {"resemblyzer": embed_file, "campplus": campplus_embed_file}[encoder]
+    report = similarity_report(corpus_clips(small_corpus.out, max_clips=4), embed_path)
     assert sorted(report.distinct) == sorted(small_corpus.speakers)
     assert min(report.accuracy.values()) == 1.0
     assert report.mean_within > report.mean_between + 0.1

@@ -16,7 +16,7 @@ import functools
 import logging
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
@@ -90,15 +90,18 @@ class SimilarityReport:
     distinct: List[str]
 
 
-def similarity_report(clips: Dict[str, Sequence[str]]) -> SimilarityReport:
-    """Compare speakers: ``clips`` maps a speaker to its audio files (two or more each)."""
+def similarity_report(clips: Dict[str, Sequence[str]],
+                      embed_path: Callable[[str], np.ndarray] = embed_file) -> SimilarityReport:  # fmt: skip
+    """Compare speakers: ``clips`` maps a speaker to its audio files (two or more each), each file
+    embedded by ``embed_path`` (default: Resemblyzer's :func:`embed_file`; CAM++ is
+    :func:`tts_maml.judges.campplus_embed_file`)."""
     speakers = sorted(clips)
     if len(speakers) < 2:
         raise ValueError("need at least two speakers to compare")
     for spk in speakers:
         if len(clips[spk]) < 2:
             raise ValueError(f"speaker {spk} has {len(clips[spk])} clip(s); need at least two")
-    embeddings = {spk: np.stack([embed_file(p) for p in clips[spk]]) for spk in speakers}
+    embeddings = {spk: np.stack([embed_path(p) for p in clips[spk]]) for spk in speakers}
     sums = {spk: e.sum(axis=0) for spk, e in embeddings.items()}
     within, nearest, accuracy, between = {}, {}, {}, []
     for spk in speakers:

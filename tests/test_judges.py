@@ -28,6 +28,8 @@ def test_text_is_normalised_before_scoring():
     joined = judges.error_rates("sea shells", "seashells")
     assert joined["cer"] == pytest.approx(1 / 10) and joined["wer"] == 1.0
     assert judges.error_rates("a b", "") == {"cer": 1.0, "wer": 1.0}
+    # a repetition loop costs as much as saying nothing, not eight times as much
+    assert judges.error_rates("did howard paint the village", "it's been a long time, " * 6) == {"cer": 1.0, "wer": 1.0}
     with pytest.raises(ValueError, match="empty reference"):
         judges.error_rates(" ?! ", "words")
 

@@ -215,8 +215,10 @@ def normalise_text(text: str) -> str:
 
 def error_rates(reference: str, transcript: str) -> Dict[str, float]:
     """``{"cer", "wer"}`` of ``transcript`` against ``reference``, both normalised
-    (:func:`normalise_text`); 1.0 for an empty transcript of a non-empty sentence (may exceed 1 with
-    insertions)."""
+    (:func:`normalise_text`), each clipped at 1.0: a clip that carries none of the sentence costs as
+    much as silence (an empty transcript is 1.0). Unclipped, Whisper's repetition loops on speech it
+    cannot make out ("it's been a long time, it's been a long time, ...") score 5-9 on one clip and
+    swamp a mean over clips."""
     import jiwer
 
     ref, hyp = normalise_text(reference), normalise_text(transcript)
@@ -224,7 +226,7 @@ def error_rates(reference: str, transcript: str) -> Dict[str, float]:
         raise ValueError(f"empty reference sentence ({reference!r}): nothing to score a transcript against")
     if not hyp:
         return {"cer": 1.0, "wer": 1.0}
-    return {"cer": float(jiwer.cer(ref, hyp)), "wer": float(jiwer.wer(ref, hyp))}
+    return {"cer": min(1.0, float(jiwer.cer(ref, hyp))), "wer": min(1.0, float(jiwer.wer(ref, hyp)))}
 
 
 def clip_embeddings(wav: np.ndarray, rate: int) -> Dict[str, np.ndarray]:

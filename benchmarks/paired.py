@@ -11,6 +11,11 @@ speakers of A minus B:
     python benchmarks/paired.py eval_v4/results.json eval_v3/results.json --metric mcd
     python benchmarks/paired.py --model-a baseline eval/results.json eval/results.json   # fine-tuning - meta
     python benchmarks/paired.py base_speaks_gv/base_speaks.json base_speaks/base_speaks.json
+    python benchmarks/paired.py eval/results.json eval/results.json --against-step none \
+        --metric campplus_similarity     # each step against no clips: what the d-vector start and steps add
+
+``--against-step S`` pairs every step of A with step S of B (``none``: the no-clips row), so one
+file against itself gives what each step adds over S, speaker by speaker.
 """
 
 import argparse
@@ -59,8 +64,13 @@ def main() -> None:
     parser.add_argument("--metric", default="speaker_similarity", help="speaker_similarity (default), mcd, query_loss, ...")
     parser.add_argument("--model-a", default="meta", help="which model of A's evaluate file (meta or baseline)")
     parser.add_argument("--model-b", default="meta", help="which model of B's evaluate file (meta or baseline)")
+    parser.add_argument("--against-step", default=None,
+                        help="pair every step of A with this step of B (a number, or none: the no-clips row)")
     args = parser.parse_args()
     a, b = per_speaker(args.a, args.metric, args.model_a), per_speaker(args.b, args.metric, args.model_b)
+    if args.against_step is not None:
+        step = None if args.against_step.lower() == "none" else int(args.against_step)
+        b = {(speaker, s): b[(speaker, step)] for speaker, s in a if (speaker, step) in b}
     unadapted = "no clips" if any(step is not None for _, step in a) else "base"  # base_speaks: one row
     print("| step | speakers | A | B | A - B (mean ± standard error) |\n|---:|---:|---|---|---|")
     for step, n, mean_a, mean_b, diff, error in paired_rows(a, b):

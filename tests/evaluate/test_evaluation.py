@@ -143,6 +143,8 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     report = (out / "report.md").read_text()
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report
     assert report.count("| judge | floor") == 2  # the test speakers and the voice
+    # each model at a glance, for the test speakers and for the voice: floor, no clips, steps, ceilings
+    assert report.count("by every judge") == 4 and report.count("| Griffin-Lim ceiling | ") == 4
     for metric in judges.METRICS:
         assert report.count(f"| {metric} (") == 2
     assert "### speaker_similarity (Resemblyzer; higher is better)" in report and "### cer (Whisper" in report

@@ -377,6 +377,10 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines += ["The judges on real clips of the test speakers:", ""] + _bounds_table(results["bounds"], "another test speaker") + [""]
     lines += _model_lines(results)
     if test:
+        for name in results["summary"]:
+            lines += ["", f"### `{name}` by every judge", ""] + _glance_table(results["summary"][name],
+                                                                            (results.get("no_clips") or {}).get(name),
+                                                                            results["bounds"], p["steps"])  # fmt: skip
         for metric in METRICS:
             lines += ["", f"### {_title(metric)}", ""] + _metric_table(results["summary"], results.get("no_clips"),
                                                                         metric, p)  # fmt: skip
@@ -448,9 +452,31 @@ def _voice_lines(name: str, voice: Dict[str, Any], protocol: Dict[str, Any]) -> 
     lines = ["", f"## Voice `{name}` (a clips folder)", "",
              "Each cell: the mean over seeds (support/query draws) with its 95% Student t-interval over them. "
              "The judges on its real clips:", ""] + _bounds_table(voice["bounds"], "the test speakers")  # fmt: skip
+    for model in voice["summary"]:
+        lines += ["", f"### {name}: `{model}` by every judge", ""] + _glance_table(
+            voice["summary"][model], voice["no_clips"].get(model), voice["bounds"], protocol["steps"])  # fmt: skip
     for metric in judges.METRICS + ("query_loss", "mcd"):
         lines += ["", f"### {name}: {_title(metric)}", ""] + _metric_table(voice["summary"], voice["no_clips"], metric,
                                                                             protocol)  # fmt: skip
+    return lines
+
+
+def _glance_table(summary: Dict[str, Any], before: Optional[Dict[str, Any]], bounds: Dict[str, Any],
+                  steps: Sequence[int]) -> List[str]:  # fmt: skip
+    # One model at a glance: a row per step (and no clips) between the judges' floor and ceilings,
+    # a column per judge's metric and MCD.
+    cols = judges.METRICS + ("mcd",)
+    lines = ["| | " + " | ".join(_title(m) for m in cols) + " |", "|---|" + "---:|" * len(cols)]
+
+    def row(label: str, cell: Callable[[str], str]) -> str:
+        return f"| {label} | " + " | ".join(cell(m) for m in cols) + " |"
+
+    bound = lambda key: (lambda m: _ci(**_c(bounds[m][key])) if m in bounds else "")  # noqa: E731
+    lines.append(row("floor", bound("floor")))
+    if before:
+        lines.append(row("no clips", lambda m: _ci(**_c(before[m]))))
+    lines += [row(f"step {step}", lambda m, i=i: _ci(**_c(summary[m], i))) for i, step in enumerate(steps)]
+    lines += [row("Griffin-Lim ceiling", bound("vocoder_ceiling")), row("ceiling (real clips)", bound("ceiling"))]
     return lines
 
 

@@ -39,8 +39,9 @@ def test_demo_command_adapts_the_shipped_model(tmp_path, capsys):
         assert set(scores) == {"floor", "base", "adapted", "ceiling"} and set(scores["base"]) == set(METRICS)
         assert scores["adapted"]["speaker_similarity"] > scores["base"]["speaker_similarity"]
         assert scores["adapted"]["campplus_similarity"] > scores["base"]["campplus_similarity"]
-        # the real clip is understood; a clip of other words is not
-        assert scores["ceiling"]["cer"] < scores["floor"]["cer"]
+    # Whisper makes out the outside voice's real clip (flite); the corpus speaker's may be unintelligible
+    outside = numbers["voices"][1]["judges"]
+    assert outside["ceiling"]["cer"] < 0.3 < outside["floor"]["cer"]
     assert "## Measured" in (out / "report.md").read_text()
     # adaptation's progress reached the console
     assert "adapt" in capsys.readouterr().out

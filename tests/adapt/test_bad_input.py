@@ -380,7 +380,10 @@ def test_the_folder_of_issue_13_adapts(tmp_path, checkpoint, capsys):
     rc = main(["adapt", "--model_path", checkpoint[0], "--config_path", checkpoint[1], "--clips", str(folder),
                "--out", str(out), "--steps", "1", "--val-clips", "2", "--no-progress"])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
-    assert sorted(os.listdir(out)) == ["adapted.pth", "config.json", "curve.json", "curve.png", "voice.pth"]
+    assert sorted(os.listdir(out)) == ["adapted.pth", "config.json", "curve.json", "curve.png", "held_out.json",
+                                       "voice.pth"]  # fmt: skip
+    # the held-out sentences' judges are printed as a table (and written to held_out.json)
+    assert "the judges on the 2 held-out clip(s)' sentences" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")

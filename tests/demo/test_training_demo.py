@@ -76,5 +76,8 @@ def test_training_demo_end_to_end_tiny(meta_trained, tmp_path, monkeypatch):
     assert len(adapted_on) == 7 and len(scored_against) == 2
     assert not adapted_on & {os.path.basename(p) for p in scored_against}
     for key in ("base", "adapted", "real"):
-        assert -1 <= numbers[f"similarity_{key}"] <= 1
+        scores = numbers["judges"][key]
+        assert set(scores) == set(METRICS) and all(-1 <= scores[m] <= 1 for m in ("speaker_similarity", "campplus_similarity"))
+        assert 0 <= scores["cer"] <= 1 and 0 <= scores["wer"] <= 1
+    assert "| cer (Whisper tiny.en) of" in open(os.path.join(out, "report.md")).read()
     shutil.rmtree(out)

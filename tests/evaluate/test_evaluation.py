@@ -146,7 +146,7 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     # each model at a glance, for the test speakers and for the voice: floor, no clips, steps, ceilings
     assert report.count("by every judge") == 4 and report.count("| Griffin-Lim ceiling | ") == 4
     for metric in judges.METRICS:
-        assert report.count(f"| {metric} (") == 2
+        assert report.count(f"\n| {metric} (") == 2  # its row in the two tables of bounds
     assert "### speaker_similarity (Resemblyzer; higher is better)" in report and "### cer (Whisper" in report
     assert "Fine-tuning steps the baseline needs" in report
     assert "| no clips | " in report and "## Voice `guest` (a clips folder)" in report

@@ -63,6 +63,8 @@ def test_judge_scores_a_clip_by_every_judge(voices):
     assert own["speaker_similarity"] > other["speaker_similarity"]
     assert own["campplus_similarity"] > other["campplus_similarity"]
     assert set(judges.judge(voices["low"][0], RATE, None, centroid)) == set(judges.SIMILARITY_METRICS)
+    scores, heard = judges.judge_heard(voices["low"][0], RATE, SENTENCES[0], centroid)
+    assert scores == own and judges.error_rates(SENTENCES[0], heard) == {m: own[m] for m in judges.TEXT_METRICS}
 
 
 def _copy_with_a_changed_file(src, dst, changed):

@@ -34,7 +34,7 @@ import os
 import re
 import threading
 from math import gcd
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -248,14 +248,22 @@ def centroids(embeddings: Sequence[Dict[str, np.ndarray]]) -> Dict[str, np.ndarr
     return {k: np.mean([e[k] for e in embeddings], axis=0) for k in SIMILARITY_METRICS}
 
 
+def judge_heard(wav: np.ndarray, rate: int, text: str,
+                centroid: Dict[str, np.ndarray]) -> Tuple[Dict[str, float], str]:  # fmt: skip
+    """:func:`judge` with ``text``, and what Whisper heard (its transcript, as it wrote it)."""
+    mine = clip_embeddings(wav, rate)
+    heard = transcribe(wav, rate)
+    scores = {k: cosine(mine[k], centroid[k]) for k in SIMILARITY_METRICS}
+    return {**scores, **error_rates(text, heard)}, heard
+
+
 def judge(wav: np.ndarray, rate: int, text: Optional[str], centroid: Dict[str, np.ndarray]) -> Dict[str, float]:
     """Every judge's score of one clip: both encoders' cosine to ``centroid`` (per encoder, as
     :func:`centroids` gives), and, with ``text``, Whisper's CER and WER against it."""
-    mine = clip_embeddings(wav, rate)
-    scores = {k: cosine(mine[k], centroid[k]) for k in SIMILARITY_METRICS}
     if text is not None:
-        scores.update(error_rates(text, transcribe(wav, rate)))
-    return scores
+        return judge_heard(wav, rate, text, centroid)[0]
+    mine = clip_embeddings(wav, rate)
+    return {k: cosine(mine[k], centroid[k]) for k in SIMILARITY_METRICS}
 
 
 def check_installed() -> None:

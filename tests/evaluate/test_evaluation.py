@@ -120,6 +120,9 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     assert {r["speaker"] for r in runs} == set(test) and {r["seed"] for r in runs} == {0, 1}
     for r in runs:
         assert all(isinstance(r[m], float) and math.isfinite(r[m]) for m in ("query_loss", "mcd") + judges.METRICS)
+        assert len(r["heard"]) == 2 and all(isinstance(t, str) for t in r["heard"])  # what Whisper heard, per query
+    real = results["real_clips"]
+    assert len(real) == (2 + 1) * 2 and all(len(e["texts"]) == len(e["heard"]) == 2 for e in real)
     for metric in judges.METRICS:
         for key in ("floor", "ceiling", "vocoder_ceiling"):
             b = results["bounds"][metric][key]

@@ -312,6 +312,9 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         rows += _baseline_rows(results, base, choice, baseline_model_path, test_episodes + voice_episodes, steps,
                                progress)  # fmt: skip
     results["runs"] = rows
+    # What Whisper heard of the real query clips (the error rates' ceiling), beside their sentences.
+    results["real_clips"] = [{"speaker": e.speaker, "seed": e.seed, "texts": [c["text"] for c in e.query],
+                              "heard": e.real_transcripts} for e in test_episodes + voice_episodes]  # fmt: skip
     test_set = set(test)
     tested = [r for r in rows if r["speaker"] in test_set]
     results["summary"] = summarise(tested, steps)

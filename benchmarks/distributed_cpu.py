@@ -1,9 +1,9 @@
-"""Two ranks on the CPU: seconds per meta-step of Coqui's ``python -m trainer.distribute`` (gloo),
-each rank with its share of the cores, against one process doing the whole meta-batch.
+"""Two ranks on the CPU: seconds per meta-step of Coqui's ``python -m trainer.distribute`` and of
+``torchrun`` (gloo), each rank with its share of the cores, against one process doing the whole meta-batch.
 
     .venv/bin/python benchmarks/distributed_cpu.py [--steps 4] [--tasks 4] [--ranks 2]
 
-Four real MamlTrainer runs of the same meta-training (tiny VITS, a meta-batch of --tasks tasks x
+Five real MamlTrainer runs of the same meta-training (tiny VITS, a meta-batch of --tasks tasks x
 3 inner steps on 5 clips + 5 query clips), measured side by side in this one run:
 
 1. one process, the whole meta-batch, one thread per core (the reference of the ratios);
@@ -11,7 +11,9 @@ Four real MamlTrainer runs of the same meta-training (tiny VITS, a meta-batch of
 3. --ranks ranks through ``trainer.distribute`` (each does tasks / ranks tasks), with tts_maml's
    default threads: cores / ranks per rank;
 4. the same, with ``OMP_NUM_THREADS=<cores>``: every rank takes every core (the threads each rank
-   took before tts_maml shared the cores).
+   took before tts_maml shared the cores);
+5. --ranks ranks through ``torchrun --nproc_per_node`` (which sets ``OMP_NUM_THREADS=1`` per rank
+   unless it is set: here cores / ranks, as 3).
 
 The time of a meta-step is its median over the run, the first (warm-up) left out; for several
 ranks, the slowest rank's. The launcher starts ``python3`` from PATH: this script puts its own
@@ -107,11 +109,16 @@ def main():
                 ",".join(str(r) for r in range(args.ranks)), "--coqpit.distributed_backend", "gloo",
                 "--coqpit.distributed_url", f"tcp://127.0.0.1:{free_port()}"]  # fmt: skip
 
+    def torchrun():
+        return [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc_per_node", str(args.ranks),
+                "--master_addr", "127.0.0.1", "--master_port", str(free_port()), script]  # fmt: skip
+
     runs = [
         ("1 process, whole meta-batch", [sys.executable, script], n),
         ("1 process, whole meta-batch, 1 thread", [sys.executable, script], 1),
         (f"{args.ranks} ranks, cores / ranks threads each (default)", launch(), None),
         (f"{args.ranks} ranks, OMP_NUM_THREADS={n}: every core each", launch(), n),
+        (f"{args.ranks} ranks under torchrun, cores / ranks threads each", torchrun(), max(1, n // args.ranks)),
     ]
     rows, base, load = [], None, os.getloadavg()[0]
     for name, command, threads in runs:

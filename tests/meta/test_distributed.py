@@ -1,5 +1,5 @@
 """2 ranks x 2 tasks must give the meta-gradient of 1 rank x 4 tasks (gloo, CPU); Coqui's launcher
-on the CPU gives a gloo group whose ranks share the cores."""
+and torchrun on the CPU give a gloo group whose ranks share the cores and end with one process's weights."""
 
 import glob
 import json
@@ -101,26 +101,56 @@ def _last_checkpoint(output):
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distribute_run.py")
+
+
+def _launch_env(corpus, output):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "WORLD_SIZE", "RANK", "LOCAL_RANK")}  # fmt: skip
+    env.update(CORPUS=corpus, OUTPUT=output, PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
+    return env
+
+
+@pytest.fixture(scope="module")
+def one_process(adapt_corpus, tmp_path_factory):
+    """The reference: distribute_run.py alone, the whole meta-batch in one process."""
+    output = str(tmp_path_factory.mktemp("one_process"))
+    subprocess.run([sys.executable, SCRIPT], env={**_launch_env(adapt_corpus.out, output), "OMP_NUM_THREADS": "1"},
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
+    (record,) = [json.load(open(path, encoding="utf-8")) for path in glob.glob(os.path.join(output, "rank*.json"))]
+    return output, record
+
+
+def _trainer_distribute(port):
+    return [sys.executable, "-m", "trainer.distribute", "--script", SCRIPT, "--gpus", "0,1",
+            "--coqpit.distributed_backend", "gloo", "--coqpit.distributed_url", f"tcp://127.0.0.1:{port}"]  # fmt: skip
+
+
+def _torchrun(port):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    return [torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port), SCRIPT]
+
+
 @pytest.mark.slow
-def test_trainer_distribute_on_the_cpu(adapt_corpus, tmp_path, free_port):
-    """``python -m trainer.distribute --gpus 0,1 --coqpit.distributed_backend gloo`` without a GPU:
-    the ranks form a gloo group, split the meta-batch, take cores / 2 threads each, and end with
-    the weights of one process running the whole meta-batch (to 1e-5: other summation orders)."""
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distribute_run.py")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "WORLD_SIZE")}
-    env.update(CORPUS=adapt_corpus.out, PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
-    single, ranks = str(tmp_path / "single"), str(tmp_path / "ranks")
-    subprocess.run([sys.executable, script], env={**env, "OUTPUT": single, "OMP_NUM_THREADS": "1"}, check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
-    subprocess.run([sys.executable, "-m", "trainer.distribute", "--script", script, "--gpus", "0,1",
-                    "--coqpit.distributed_backend", "gloo", "--coqpit.distributed_url", f"tcp://127.0.0.1:{free_port}"],
-                   env={**env, "OUTPUT": ranks}, check=True, capture_output=True, timeout=600)  # fmt: skip
+@pytest.mark.parametrize("launcher", [_trainer_distribute, _torchrun], ids=["trainer.distribute", "torchrun"])
+def test_two_cpu_ranks_end_with_the_weights_of_one_process(adapt_corpus, one_process, tmp_path, free_port, launcher):
+    """``python -m trainer.distribute --gpus 0,1 --coqpit.distributed_backend gloo`` and ``torchrun
+    --nproc_per_node 2`` without a GPU: the ranks form a gloo group, split the meta-batch, share the
+    cores, write one run folder (rank 0 its checkpoints), and end with the weights of one process
+    running the whole meta-batch (to 1e-5: other summation orders)."""
+    single, alone = one_process
+    ranks = str(tmp_path / "ranks")
+    subprocess.run(launcher(free_port), env=_launch_env(adapt_corpus.out, ranks), check=True, capture_output=True,
+                   timeout=600)  # fmt: skip
     records = [json.load(open(os.path.join(ranks, f"rank{r}.json"), encoding="utf-8")) for r in range(2)]
-    (alone,) = [json.load(open(path, encoding="utf-8")) for path in glob.glob(os.path.join(single, "rank*.json"))]
     cores = len(os.sched_getaffinity(0))
     for rank, record in enumerate(records):
-        assert record["world_size"] == 2 and record["threads"] == max(1, cores // 2)
+        # trainer.distribute: cores / ranks threads each; torchrun sets OMP_NUM_THREADS=1 itself
+        threads = 1 if launcher is _torchrun else max(1, cores // 2)
+        assert record["world_size"] == 2 and record["threads"] == threads
         assert record["tasks"] == [step[rank::2] for step in alone["tasks"]]
+    (folder,) = [p for p in glob.glob(os.path.join(ranks, "*")) if os.path.isdir(p) and "phonemes" not in p]
+    assert os.path.isfile(os.path.join(folder, "checkpoint_2.pth"))
     reference, result = _last_checkpoint(single), _last_checkpoint(ranks)
     assert result["maml"]["meta_steps_done"] == reference["maml"]["meta_steps_done"] == 2
     for name, tensor in reference["model"].items():

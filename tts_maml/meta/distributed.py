@@ -6,6 +6,11 @@ gives every rank the mean over all tasks of all ranks: the same meta-gradient on
 compute on the whole meta-batch. Works with gloo (CPU) and nccl (GPU), under ``torchrun`` or Coqui's
 ``python -m trainer.distribute``.
 
+The two launchers tell a rank who it is differently: Coqui's passes ``--rank`` and ``--use_ddp`` on
+the command line and sets ``RANK`` and ``CUDA_VISIBLE_DEVICES``; ``torchrun`` sets ``RANK``,
+``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` (:func:`torchrun_ranks`), and its
+ranks join the process group through them (:func:`init_torchrun_process_group`, ``env://``).
+
 We do this ourselves rather than through DDP: coqui-tts-trainer wraps the model in DDP but calls
 ``train_step`` on ``ddp_model.module``, so DDP's gradient hooks never fire for it, and a meta-step
 runs several backward passes per task anyway.
@@ -17,7 +22,8 @@ ranks would fight over the cores: :func:`share_cores` gives each its share.
 
 import logging
 import os
-from typing import List, Optional, Sequence, Tuple
+import time
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
@@ -88,3 +94,50 @@ def share_cores(world_size: int, cores: Optional[int] = None) -> int:
     logger.info("%d ranks on %d cores: %d torch threads per rank (set OMP_NUM_THREADS to override)",
                 world_size, cores, threads)  # fmt: skip
     return threads
+
+
+class TorchrunRanks(NamedTuple):
+    """Who this process is under ``torchrun``: its global ``rank``, its ``local_rank`` on its
+    machine (its GPU) and the ``world_size``."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+
+
+def torchrun_ranks() -> Optional[TorchrunRanks]:
+    """This process's ranks when ``torchrun`` (``torch.distributed.run``) started it, else None.
+
+    torchrun sets ``LOCAL_RANK`` and ``WORLD_SIZE`` beside ``RANK``; Coqui's ``trainer.distribute``
+    sets only ``RANK``, so the two launchers are told apart."""
+    if not all(os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE")):
+        return None
+    return TorchrunRanks(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"]))
+
+
+def init_torchrun_process_group(ranks: TorchrunRanks, use_cuda: bool) -> None:
+    """Join torchrun's process group (``env://``: ``MASTER_ADDR``/``MASTER_PORT``), unless one is
+    running: nccl on this rank's GPU (``LOCAL_RANK``) when ``use_cuda``, else gloo."""
+    if dist.is_initialized():
+        return
+    backend = "nccl" if use_cuda else "gloo"
+    if use_cuda:
+        torch.cuda.set_device(ranks.local_rank)
+    logger.info("rank %d of %d (torchrun): starting the %s process group", ranks.rank, ranks.world_size, backend)
+    dist.init_process_group(backend, init_method="env://", world_size=ranks.world_size, rank=ranks.rank)
+
+
+def agree_on_a_start(margin: float = 2.0) -> None:
+    """Return on every rank at the same wall-clock second, chosen by rank 0 at least ``margin``
+    seconds away from a minute's turn.
+
+    Coqui names a new run folder after the minute it is created in: ranks that agree on the moment
+    agree on the folder, and rank 0 alone writes into it."""
+    if not is_distributed():
+        return
+    start = time.time() + 0.5
+    if 60 - start % 60 < margin:  # too close to the minute's turn: ranks could read different minutes
+        start += margin
+    moment = [start]
+    dist.broadcast_object_list(moment, src=0)
+    time.sleep(max(0.0, moment[0] - time.time()))

@@ -18,7 +18,9 @@ Why these two pieces, and nothing more:
   logging, checkpointing, evaluation and TensorBoard stay Coqui's.
 - coqui-tts-trainer wraps the model in DDP but calls it through ``ddp_model.module``, so DDP never
   averages gradients here; the meta-gradients are all-reduced by :mod:`tts_maml.meta.distributed`.
-  Without GPUs it starts no process group at all: ``MamlTrainer`` starts the gloo one.
+  Without GPUs it starts no process group at all: ``MamlTrainer`` starts the gloo one. It does not
+  know ``torchrun`` at all: under it ``MamlTrainer`` joins torchrun's group itself (gloo or nccl)
+  and the ranks agree on one run folder.
 - The Trainer has no hook to add entries to a checkpoint, hence the small ``MamlTrainer`` subclass.
 
 One count, N, the meta-steps done: ``checkpoint_N.pth`` and ``best_model_N.pth`` are written after
@@ -56,11 +58,14 @@ from tts_maml.backbones import get_backbone
 from tts_maml.checkpoint import CHECKPOINT_KEY, MamlEntry, check_state_dict, load_checkpoint
 from tts_maml.files import atomic_write, remove_stale_temporaries
 from tts_maml.meta.distributed import (
+    agree_on_a_start,
     all_reduce_sum,
     init_cpu_process_group,
+    init_torchrun_process_group,
     launched_world_size,
     rank_and_world_size,
     share_cores,
+    torchrun_ranks,
 )
 from tts_maml.meta.episodes import Episode, EpisodeSampler
 from tts_maml.meta.learner import INNER_LRS_GROUP, TaskBatch
@@ -439,10 +444,26 @@ class MamlTrainer(Trainer):
     TensorBoard, ``--continue_path`` / ``--restore_path``, ``trainer.distribute``) is Coqui's.
     Under ``python -m trainer.distribute`` without GPUs it starts the gloo process group that Coqui
     starts only on GPUs, and each rank uses its share of the cores
-    (:func:`tts_maml.meta.distributed.share_cores`).
+    (:func:`tts_maml.meta.distributed.share_cores`). Under ``torchrun`` it joins torchrun's group
+    (gloo on CPUs, nccl on GPUs) in place of Coqui's DDP set-up.
     """
 
     _resumed_averages: Optional[Dict[str, Dict[str, Any]]] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Coqui's ``Trainer(args, config, output_path, ...)``; under ``torchrun`` the ranks first join
+        its process group and agree on the moment that names the run folder (one folder for all)."""
+        ranks = torchrun_ranks()
+        if ranks is not None:
+            init_torchrun_process_group(ranks, use_cuda=torch.cuda.is_available())
+            agree_on_a_start()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def use_pt_ddp(self) -> bool:
+        """Coqui's DDP set-up (its own process group and a DDP wrapper that never averages here), off
+        under ``torchrun``, whose group :meth:`__init__` joined."""
+        return torchrun_ranks() is None and super().use_pt_ddp
 
     @staticmethod
     def setup_training_environment(args: Any, config: Any, gpu: Optional[int]) -> tuple:
@@ -458,7 +479,11 @@ class MamlTrainer(Trainer):
     @staticmethod
     def init_training(args: Any, coqpit_overrides: List[str], config: Any = None) -> tuple:
         """Coqui's, except that a continued run starts from ``best_model_N.pth`` rather than a
-        ``checkpoint_N.pth`` of the same N: the best model was written after the epoch ended."""
+        ``checkpoint_N.pth`` of the same N: the best model was written after the epoch ended. Under
+        ``torchrun`` the rank comes from its environment, as ``trainer.distribute``'s ``--rank``."""
+        ranks = torchrun_ranks()
+        if ranks is not None:
+            args.rank, args.use_ddp = ranks.rank, ranks.world_size > 1
         config, new_fields = Trainer.init_training(args, coqpit_overrides, config)
         # (Coqui gives best_path = the checkpoint when there is no best model yet.)
         best = _number(args.best_path, "best_model")

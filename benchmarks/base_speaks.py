@@ -138,7 +138,7 @@ def speaker_row(speaking: Speaking, spk: str, folder: str, rivals: Sequence[Dict
     (:func:`column` names the keys) and the MCD; ``rivals`` are the other speakers' first clips'
     embeddings (:func:`tts_maml.judges.file_embeddings`), ``plot`` draws the first sentence."""
     from tts_maml.corpus.build import read_clips_metadata
-    from tts_maml.demo.spectrograms import plot_spectrograms
+    from tts_maml.plots import plot_spectrograms
     from tts_maml.evaluate.metrics import mel_cepstral_distortion
 
     ap, args = speaking.ap, speaking.args

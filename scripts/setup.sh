@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 # espeak-ng: Coqui's English phonemizer and corpus voices; festival + diphone voices: more corpus
 # voices; sox: pitch/tempo/EQ of the corpus voices; ffmpeg: the shared libraries torchcodec needs;
-# flite: the test voice made outside the corpus recipes (another synthesiser).
-APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k flite)
+# flite: the test voice made outside the corpus recipes (another synthesiser); chromium: the tests
+# open the listening pages (index.html) in headless Chromium.
+APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k flite chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

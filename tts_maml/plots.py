@@ -1,5 +1,6 @@
-"""The one home of the package's plots: the loss curve of ``tts-maml adapt`` and the per-metric
-curves of ``tts-maml evaluate``, each written atomically as a PNG.
+"""The one home of the package's plots: the loss curve of ``tts-maml adapt``, the per-metric
+curves of ``tts-maml evaluate``, and spectrograms side by side (the real, base and adapted clips of a
+sentence: what a listener can also see), each written atomically as a PNG.
 
 Example:
     >>> from tts_maml.plots import plot_adaptation_curve
@@ -9,6 +10,8 @@ Example:
 
 import math
 from typing import Any, Callable, Dict
+
+import numpy as np
 
 from tts_maml.files import atomic_write
 
@@ -76,3 +79,36 @@ def plot_metric(results: Dict[str, Any], metric: str, path: str) -> None:
         ax.set_ylabel(metric.replace("_", " "))
 
     _draw(path, draw)
+
+
+SPECTROGRAM_HOP = 256
+SPECTROGRAM_MELS = 80
+
+
+def plot_spectrograms(wavs: Dict[str, str], path: str, title: str) -> None:
+    """Write one PNG to ``path``: the log-mel spectrogram of each wav of ``wavs`` (label -> audio
+    file), stacked in order, on the same time and frequency axes."""
+    import librosa
+    import matplotlib
+    import soundfile as sf
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(wavs), 1, figsize=(9, 2.4 * len(wavs)), sharex=True, squeeze=False)
+    try:
+        for ax, (label, wav_path) in zip(axes[:, 0], wavs.items()):
+            wav, rate = sf.read(wav_path, dtype="float32", always_2d=True)
+            mel = librosa.feature.melspectrogram(y=wav.mean(axis=1), sr=rate, n_fft=1024, hop_length=SPECTROGRAM_HOP,
+                                                 n_mels=SPECTROGRAM_MELS)  # fmt: skip
+            ax.imshow(librosa.power_to_db(mel, ref=np.max), origin="lower", aspect="auto", cmap="magma",
+                      extent=(0, mel.shape[1] * SPECTROGRAM_HOP / rate, 0, SPECTROGRAM_MELS))  # fmt: skip
+            ax.set_facecolor("black")  # past a shorter clip's end: silence, not white
+            ax.set_ylabel("mel bin")
+            ax.set_title(label, fontsize=9)
+        axes[-1, 0].set_xlabel("seconds")
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    finally:
+        plt.close(fig)

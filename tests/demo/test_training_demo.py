@@ -80,4 +80,8 @@ def test_training_demo_end_to_end_tiny(meta_trained, tmp_path, monkeypatch):
         assert set(scores) == set(METRICS) and all(-1 <= scores[m] <= 1 for m in ("speaker_similarity", "campplus_similarity"))
         assert 0 <= scores["cer"] <= 1 and 0 <= scores["wer"] <= 1
     assert "| cer (Whisper tiny.en) of" in open(os.path.join(out, "report.md")).read()
+    page = open(os.path.join(out, "index.html")).read()  # the listening page: the three clips, the judges
+    for src in (f"real_{numbers['speaker']}.wav", "base.wav", "adapted.wav", "adaptation_curve.png"):
+        assert f'src="{src}"' in page, src
+    assert "campplus_similarity (CAM++)" in page
     shutil.rmtree(out)

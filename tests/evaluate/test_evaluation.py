@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from browser import audio_durations
 
 from tts_maml import judges
 from tts_maml.cli import main
@@ -92,8 +93,19 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
                  "--out", str(out), "--baseline_model_path", checkpoint, "--baseline_config_path", config,
                  "--baseline-lrs", "1e-3,1e-2", "--shots", "3", "--queries", "2", "--steps", "0,2",
                  "--reference-step", "2", "--seeds", "2", "--no-progress", "--voice", str(guest)]) == 0  # fmt: skip
-    assert sorted(os.listdir(out)) == sorted(["results.json", "report.md"] + [f"{m}.png" for m in METRICS])
+    assert sorted(os.listdir(out)) == sorted(["results.json", "report.md", "index.html", "listen"]
+                                             + [f"{m}.png" for m in METRICS])  # fmt: skip
     results = json.loads((out / "results.json").read_text())
+    # The listening page: per voice (2 test speakers, the guest) seed 0's first query sentence, real and
+    # each model with no clips, at step 0 and at the last step, each playable in headless Chromium.
+    assert sorted(os.listdir(out / "listen")) == sorted(results["speakers"]["test"] + ["guest"])
+    found = audio_durations(out / "index.html", tmp_path / "profile")
+    assert len(found) == 3 * (1 + 2 * 3) and all(error is None and duration > 0 for _, duration, error in found), found
+    assert [src for src, _, _ in found[:7]] == [f"listen/{results['speakers']['test'][0]}/{f}.wav" for f in
+                                               ("real_clip", "meta_no_clips", "meta_step_0", "meta_step_2",
+                                                "baseline_no_clips", "baseline_step_0", "baseline_step_2")]  # fmt: skip
+    page = (out / "index.html").read_text()
+    assert page.count("<th>floor (mean)</th>") == 3 and "cer (Whisper tiny.en)" in page
     dev, test = results["speakers"]["dev"], results["speakers"]["test"]
     assert len(dev) == 2 and len(test) == 2 and not set(dev) & set(test)
     assert results["speakers"]["voices"] == ["guest"]

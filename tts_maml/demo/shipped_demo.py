@@ -5,7 +5,8 @@ corpus' own recipe) and the *outside* voice (:mod:`tts_maml.corpus.outside_voice
 adapted from 5 clips with ``tts-maml adapt``; an unseen sentence is synthesised with the base and
 the adapted model through Coqui's ``tts``, scored by the three judges of :mod:`tts_maml.judges`
 (floor, base, adapted, ceiling each; MCD)
-and drawn (spectrograms), and ``report.md`` / ``report.json`` gather the numbers.
+and drawn (spectrograms); ``report.md`` / ``report.json`` gather the numbers and ``index.html``
+(:mod:`tts_maml.listening_page`) plays the clips beside them.
 
 Everything it needs comes with the package (the model via :mod:`tts_maml.shipped`, the voices from
 the corpus recipes), so it runs from an installed wheel.
@@ -25,8 +26,9 @@ from tts_maml.corpus.offline import PRETRAIN_CORPUS
 from tts_maml.corpus.outside_voice import FLITE_VOICE, PITCH_CENTS, TEMPO
 from tts_maml.corpus.speaker_split import split_dev_test
 from tts_maml.demo.commands import console_script, run_logged, synthesise_base_and_adapted
-from tts_maml.demo.spectrograms import plot_spectrograms
 from tts_maml.demo.voice_clips import SUPPORT_CLIPS, VALIDATION_CLIPS, judge_wavs, split_voice_clips
+from tts_maml.listening_page import Clip, Voice, write_listening_page
+from tts_maml.plots import plot_spectrograms
 
 # The package's name: the demo's log lines kept the logger name they had before the demo was split.
 logger = logging.getLogger(__package__)
@@ -76,6 +78,7 @@ def demo_voice(name: str, clips: List[Dict[str, str]], model: Any, out: str, log
         "mcd_base": round(mcd["base"], 2),
         "mcd_adapted": round(mcd["adapted"], 2),
         "folder": os.path.relpath(folder, out),
+        "floor_clip": os.path.relpath(floor_clip, out),
     }
 
 
@@ -111,8 +114,9 @@ def run_shipped_demo(out: str = "demo_out", echo: Optional[BinaryIO] = None) -> 
         json.dump(numbers, f, indent=2)
     with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
         f.write(shipped_report(numbers))
-    logger.info("demo done in %s (%.0f s): report.md, and per voice real/base/adapted wavs + spectrograms.png",
-                out, numbers["seconds"])  # fmt: skip
+    write_listening_page(out, "tts_maml demo: listen", listening_intro(numbers), listening_voices(numbers))
+    logger.info("demo done in %s (%.0f s): index.html (open it in a browser to listen), report.md, and per voice "
+                "real/base/adapted wavs + spectrograms.png", out, numbers["seconds"])  # fmt: skip
     return numbers
 
 
@@ -161,3 +165,32 @@ clip of the sentence. MCD: mel-cepstral distortion to the real clip of the same 
 
 {images}
 """
+
+
+def listening_intro(n: Dict[str, Any]) -> str:
+    """The listening page's opening paragraph (HTML) for the default demo's numbers ``n``."""
+    return (f"<p>The shipped meta-initialisation <code>{n['model']}</code> adapted with <code>tts-maml adapt</code> "
+            f"to two voices it never saw, from {SUPPORT_CLIPS} clips each, {n['steps']} steps. Each voice says a "
+            "sentence that adaptation never saw: its real clip, the base model (the mean voice, before any clip) "
+            "and the adapted model, synthesised with Coqui's <code>tts</code> (Griffin-Lim), and, for reference, "
+            "a real clip of another voice (the floor). The numbers are in <a href=\"report.md\">report.md</a>; "
+            "the commands in <a href=\"demo.log\">demo.log</a>.</p>")
+
+
+def listening_voices(n: Dict[str, Any]) -> List[Voice]:
+    """The listening page's voices for the default demo's numbers ``n``: per voice its real clip, the base and
+    the adapted model's clips and the floor's, each judge's floor / base / adapted / ceiling."""
+    from tts_maml.judges import JUDGE_OF, METRICS
+
+    voices = []
+    for v in n["voices"]:
+        folder = v["folder"]
+        clips = [Clip("real clip", f"{folder}/real.wav"), Clip("base model (no clips)", f"{folder}/base.wav"),
+                 Clip(f"adapted ({n['steps']} steps)", f"{folder}/adapted.wav"),
+                 Clip("floor: another voice, another sentence", v["floor_clip"])]  # fmt: skip
+        rows = {f"{m} ({JUDGE_OF[m]})": [v["judges"][k][m] for k in COLUMNS] for m in METRICS}
+        rows["MCD to the real clip (dB)"] = [None, v["mcd_base"], v["mcd_adapted"], None]
+        voices.append(Voice(v["voice"], v["sentence"], clips, COLUMNS, rows, image=f"{folder}/spectrograms.png",
+                            note="Similarities: higher is closer to the voice; CER / WER: lower is more intelligible. "
+                                 "Ceiling: the real clip of the sentence."))  # fmt: skip
+    return voices

@@ -21,6 +21,7 @@ from tts_maml.demo.voice_clips import (
     judge_wavs,
     split_voice_clips,
 )
+from tts_maml.listening_page import Clip, Voice, write_listening_page
 
 # The package's name: the demo's log lines kept the logger name they had before the demo was split.
 logger = logging.getLogger(__package__)
@@ -106,7 +107,24 @@ def run_training_demo(out: str, recipe: str, recipe_args: Sequence[str] = (), co
         maml = json.load(f)["maml"]
     with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
         f.write(training_report(recipe, os.path.relpath(run, out), numbers, maml))
+    write_listening_page(out, "tts_maml demo (from scratch): listen",
+                         "<p>Tiny VITS, meta-trained for minutes on a CPU, then adapted to a held-out speaker: the real "
+                         "clip of a sentence adaptation never saw, the meta-trained model and the adapted one. The "
+                         'numbers and what was run are in <a href="report.md">report.md</a>.</p>',
+                         [training_listening_voice(numbers)])  # fmt: skip
     return numbers
+
+
+def training_listening_voice(n: Dict[str, Any]) -> Voice:
+    """The from-scratch demo's voice on its listening page, from its numbers ``n`` (as in report.json)."""
+    from tts_maml.judges import JUDGE_OF, METRICS
+
+    said = ("real", "base", "adapted")
+    clips = [Clip("real clip (ceiling)", f"real_{n['speaker']}.wav"), Clip("meta-trained model", "base.wav"),
+             Clip(f"adapted ({ADAPT_STEPS} steps)", "adapted.wav")]  # fmt: skip
+    rows = {f"{m} ({JUDGE_OF[m]})": [n["judges"][k][m] for k in said] for m in METRICS}
+    return Voice(n["speaker"], n["sentence"], clips, ("real (ceiling)", "base", "adapted"), rows,
+                 image="adaptation_curve.png", note="The picture: the adaptation curve (support and held-out loss).")
 
 
 def training_demo_artefacts(out: str) -> Dict[str, str]:
@@ -115,7 +133,7 @@ def training_demo_artefacts(out: str) -> Dict[str, str]:
     with open(os.path.join(out, "report.json"), encoding="utf-8") as f:
         speaker = json.load(f)["speaker"]
     relative = {
-        "report": "report.md", "real voice (unseen sentence)": f"real_{speaker}.wav",
+        "report": "report.md", "listening page": "index.html", "real voice (unseen sentence)": f"real_{speaker}.wav",
         "base model": "base.wav", "adapted model": "adapted.wav", "adaptation curve": "adaptation_curve.png",
         "adapted checkpoint": "voice/adapted.pth", "voice delta": "voice/voice.pth",
         "meta-training run": os.path.relpath(find_run(os.path.join(out, RUNS_DIR)), out),

@@ -42,7 +42,8 @@ The protocol:
   ``reference_step`` (the literature's ratio is about 20).
 
 Writes ``results.json`` (every number), one PNG per metric (mean and 95% interval per step, one
-line per model; floor and ceiling on the similarity plot) and ``report.md``, each atomically.
+line per model; floor and ceiling on the similarity plot) and ``report.md``, each atomically, and the
+listening page ``index.html`` with its clips in ``listen/`` (:mod:`tts_maml.evaluate.listening`).
 
 Example:
     >>> from tts_maml.evaluate.evaluation import mean_interval
@@ -65,7 +66,8 @@ from tts_maml.corpus.speaker_split import held_out_samples, split_dev_test
 from tts_maml.evaluate.baseline import FineTuned, choose_baseline_lr
 from tts_maml.evaluate.protocol import (BASELINE_LRS, DEFAULT_STEPS, MIN_SEEDS, MIN_TEST_SPEAKERS, QUERIES,
                                         REFERENCE_STEP, SELECT_BY, SHOTS)  # fmt: skip
-from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Subject
+from tts_maml.evaluate.listening import Listening
+from tts_maml.evaluate.subject import LOWER_IS_BETTER, METRICS, Listen, Subject
 from tts_maml.evaluate.trials import Trial, make_trials, voice_folder_samples
 from tts_maml.evaluate.vocoder_ceiling import vocoder_scores
 from tts_maml.files import atomic_write_text, check_output_folder
@@ -252,23 +254,25 @@ def evaluate(
     if corpus is None and baseline_model_path is not None and baseline_lr is None:
         raise ValueError("without --corpus there are no dev speakers to choose the baseline's rate on: pass --baseline_lr")
     check_output_folder(out, overwrite)
+    listening = Listening(steps)
     with tempfile.TemporaryDirectory(prefix="tts_maml_evaluate_") as work:
         results = _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr,
                             baseline_lrs, baseline_select_by, baseline_adapter_preset, held_out_speakers, shots,
                             queries, steps, seeds, reference_step, lr, device, progress, work, voices,
-                            adapter_preset, fit_griffin_lim)  # fmt: skip
+                            adapter_preset, fit_griffin_lim, listening)  # fmt: skip
     os.makedirs(out, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
     for metric in METRICS if results["summary"] else ():  # the plots are of the test speakers
         plot_metric(results, metric, os.path.join(out, f"{metric}.png"))
     atomic_write_text(report_markdown(results), os.path.join(out, "report.md"))
+    listening.write(out, results)
     return results
 
 
 def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,
               baseline_select_by, baseline_adapter_preset, held_out_speakers, shots, queries, steps, seeds,
               reference_step, lr, device, progress, work, voices, adapter_preset,
-              fit_griffin_lim) -> Dict[str, Any]:  # fmt: skip
+              fit_griffin_lim, listening) -> Dict[str, Any]:  # fmt: skip
     # evaluate() without the output files; ``work`` holds the phonemes and wavs of the evaluated clips.
     meta = Subject("meta", model_path, config_path, adapter_preset=adapter_preset, lr=lr, device=device,
                    phoneme_cache=work, fit_griffin_lim=fit_griffin_lim)  # fmt: skip
@@ -296,7 +300,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
     }  # fmt: skip
     voice_vocoder = {name: vocoder_scores([e for e in voice_episodes if e.speaker == name], meta.model.ap,
                                           unit=lambda e: e.seed) for name in voice_names}  # fmt: skip
-    rows = meta.run(test_episodes + voice_episodes, steps, progress=progress)
+    rows = meta.run(test_episodes + voice_episodes, steps, progress=progress, listen=listening.hears("meta"))
     del meta  # one model in memory at a time
     if baseline_model_path is not None:
         base = FineTuned(baseline_model_path, baseline_config_path, adapter_preset=baseline_adapter_preset,
@@ -310,7 +314,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         else:
             choice = {"chosen": float(baseline_lr), "given": True}
         rows += _baseline_rows(results, base, choice, baseline_model_path, test_episodes + voice_episodes, steps,
-                               progress)  # fmt: skip
+                               progress, listening.hears("baseline"))  # fmt: skip
     results["runs"] = rows
     # What Whisper heard of the real query clips (the error rates' ceiling), beside their sentences.
     results["real_clips"] = [{"speaker": e.speaker, "seed": e.seed, "texts": [c["text"] for c in e.query],
@@ -331,14 +335,14 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
 
 
 def _baseline_rows(results: Dict[str, Any], base: FineTuned, choice: Dict[str, Any], model_path: str,
-                   episodes: Sequence[Trial], steps: Sequence[int],
-                   progress: bool) -> List[Dict[str, Any]]:  # fmt: skip
+                   episodes: Sequence[Trial], steps: Sequence[int], progress: bool,
+                   listen: Listen) -> List[Dict[str, Any]]:  # fmt: skip
     # The baseline fine-tuned at the chosen (or given) rate on the test episodes; its learning-rate
     # choice and description go into ``results``.
     results["baseline_lr_choice"] = choice
     results["models"]["baseline"] = {"model_path": os.path.abspath(model_path), **base.describe(),
                                      "optimizer": "adam", "lr": float(choice["chosen"]), "inner_lr": None}  # fmt: skip
-    return base.at(choice["chosen"]).run(episodes, steps, progress=progress)
+    return base.at(choice["chosen"]).run(episodes, steps, progress=progress, listen=listen)
 
 
 def _shortfalls(test_speakers: int, seeds: int) -> List[str]:

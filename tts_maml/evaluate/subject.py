@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import zlib
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ METRICS = judges.METRICS + ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
 # Lower is better for these; higher for the speaker similarities.
 LOWER_IS_BETTER = judges.LOWER_IS_BETTER + ("query_loss", "mcd", "f0_rmse", "f0_mean_error")
 CLIP_METRICS = tuple(m for m in METRICS if m != "query_loss")
+# Told of each episode's first query clip as spoken at each measured step (None: before any clip):
+# (episode, step, wav, sample rate, every judge's score of it). The listening page keeps some.
+Listen = Callable[[Trial, Optional[int], np.ndarray, int, Dict[str, float]], None]
 
 
 @contextlib.contextmanager
@@ -115,11 +118,12 @@ class Subject:
             logger.warning("%s diverged on %s (seed %d): %s", self.name, episode.speaker, episode.seed, e)
         return kept
 
-    def measure(self, episode: Trial, fast: Optional[Dict[str, torch.Tensor]],
-                query: Any = None) -> Dict[str, float]:  # fmt: skip
+    def measure(self, episode: Trial, fast: Optional[Dict[str, torch.Tensor]], query: Any = None,
+                first_clip: Optional[Callable[[np.ndarray, Dict[str, float]], None]] = None) -> Dict[str, float]:  # fmt: skip
         """The query loss and the synthesis measures of ``fast`` on the query clips (``query``: their
         batch, if already built), and ``"heard"``: what Whisper heard of each; NaN everywhere (and
-        nothing heard) for a diverged step (``fast`` None)."""
+        nothing heard) for a diverged step (``fast`` None). ``first_clip(wav, scores)`` is given the
+        first query clip as spoken and its judges' scores."""
         if fast is None:
             return {**{m: math.nan for m in METRICS}, "heard": []}
         if query is None:
@@ -136,33 +140,41 @@ class Subject:
             with griffin_lim_power(self.model.ap, power):
                 measures = [self._measure_clip(episode, clip, real, real_f0)
                             for clip, real, real_f0 in zip(episode.query, episode.reals, episode.real_f0)]  # fmt: skip
+        if first_clip is not None:
+            first_clip(measures[0]["wav"], {m: measures[0][m] for m in judges.METRICS})
         for key in CLIP_METRICS:
             values = [m[key] for m in measures if math.isfinite(m[key])]
             row[key] = float(np.mean(values)) if values else math.nan
         row["heard"] = [m["heard"] for m in measures]
         return row
 
-    def _measure_clip(self, episode: Trial, clip: Dict[str, Any], real: Any, real_f0: np.ndarray) -> Dict[str, float]:
+    def _measure_clip(self, episode: Trial, clip: Dict[str, Any], real: Any, real_f0: np.ndarray) -> Dict[str, Any]:
         """One query clip spoken by the model as it is (seeded by the episode and the clip) and measured:
-        MCD and F0 errors against the real clip, every judge's score and what Whisper heard
-        (:func:`tts_maml.judges.judge_heard`)."""
+        MCD and F0 errors against the real clip, every judge's score, what Whisper heard
+        (:func:`tts_maml.judges.judge_heard`) and the ``"wav"`` itself."""
         with seeded(episode.seed, clip_key(clip)):
             out = self.model.synthesize(clip["text"], speaker=self.voice, use_griffin_lim=True)
         wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
         scores, heard = judges.judge_heard(wav, self.rate, clip["text"], episode.centroids)
-        return {**compare(real, (wav, self.rate), reference_f0=real_f0), **scores, "heard": heard}
+        return {**compare(real, (wav, self.rate), reference_f0=real_f0), **scores, "heard": heard, "wav": wav}
 
-    def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True) -> List[Dict[str, Any]]:
+    def run(self, episodes: Sequence[Trial], steps: Sequence[int], progress: bool = True,
+            listen: Optional[Listen] = None) -> List[Dict[str, Any]]:  # fmt: skip
         """One row per episode and listed step: every measure. Each episode also gets a row with
         ``"step": None``: the model as it is, before any clip is used (its own voice slot, where
-        step 0 may already hold the support clips' d-vector)."""
+        step 0 may already hold the support clips' d-vector). ``listen`` hears each episode's first
+        query clip at every step (:data:`Listen`)."""
         rows = []
         for episode in tqdm(episodes, desc=f"evaluate {self.name}", unit="episode", disable=not progress):
             kept = self.trajectory(episode, steps)
             query = self.loaded.backbone.make_batch(self.model, episode.query)
-            rows.append({"model": self.name, "speaker": episode.speaker, "seed": episode.seed, "step": None,
-                         **self.measure(episode, {}, query)})  # fmt: skip
-            for step in steps:
+            for step in [None, *steps]:
+                fast = {} if step is None else kept[step]
+                heard = None if listen is None else self._listener(listen, episode, step)
                 rows.append({"model": self.name, "speaker": episode.speaker, "seed": episode.seed, "step": step,
-                             **self.measure(episode, kept[step], query)})  # fmt: skip
+                             **self.measure(episode, fast, query, heard)})  # fmt: skip
         return rows
+
+    def _listener(self, listen: Listen, episode: Trial,
+                  step: Optional[int]) -> Callable[[np.ndarray, Dict[str, float]], None]:  # fmt: skip
+        return lambda wav, scores: listen(episode, step, wav, self.rate, scores)

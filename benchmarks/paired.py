@@ -1,5 +1,5 @@
 """Two models measured on the same speakers, compared speaker by speaker: the paired differences
-that the README and the model card quote as "paired ... mean ± standard error".
+that docs/results.md and the model card quote as "paired ... mean ± standard error".
 
 Takes two ``results.json`` of ``tts-maml evaluate`` (the test speakers; a ``--voice`` folder is
 one voice, not paired) or two ``base_speaks.json`` of ``benchmarks/base_speaks.py``. For each step

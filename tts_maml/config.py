@@ -50,7 +50,7 @@ MAML_CONFIG_DOC = """Meta-learning settings.
         task_key: the sample-dict key that defines a task (``"speaker_name"``, or e.g. ``"style"``
             or ``"emotion"``). Defaults to ``"speaker_name"``.
         adapter_preset: named parameter selection of the backbone that the inner loop adapts
-            (see the README's preset table). Used when ``target_modules`` is not set. Defaults to
+            (see the preset tables in docs/training.md). Used when ``target_modules`` is not set. Defaults to
             ``"conditioning"``.
         target_modules: parameters the inner loop adapts, PEFT-style: a list of names (a
             parameter or module name, matched exactly or as a ``.suffix``) or a regex string

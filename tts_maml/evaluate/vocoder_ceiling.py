@@ -8,7 +8,7 @@ voice's centroid (by each speaker encoder of :mod:`tts_maml.judges`), and Whispe
 are the most any adaptation can reach with these audio settings. It differs from
 voice to voice and with the exponent: at the shipped model's ``audio.power`` 1.25 the corpus's test
 speakers keep 0.864 of the 0.925 their real clips score and the outside voice 0.793 of 0.942; at
-1.0, 0.914 and 0.908 (``benchmarks/vocoder_ceiling.py``, README). It also depends on the clip's
+1.0, 0.914 and 0.908 (``benchmarks/vocoder_ceiling.py``, docs/results.md). It also depends on the clip's
 level (Coqui's mel normalisation floors quiet bins): voices of clips folders are measured as
 ``tts-maml adapt`` reads them, at its common speech level.
 

@@ -42,7 +42,7 @@ class AdapterPreset:
         name: the preset's name (``MamlConfig.adapter_preset``).
         target_modules: what to select (list or regex, see the module docstring).
         exclude_modules: what to leave out.
-        description: one line for the README's preset table.
+        description: one line for the preset tables (``tts-maml presets``, docs/training.md).
     """
 
     name: str

@@ -12,6 +12,32 @@ cd "$(dirname "$0")/.."
 # open the listening pages (index.html) in headless Chromium.
 APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k flite chromium)
 
+# The voice families of the corpus (tts_maml.corpus.synthetic_voices.FAMILY_VOICES): RHVoice is in
+# Debian's non-free component, MBROLA and its voices in contrib; enabled below when missing.
+FAMILY_PACKAGES=(rhvoice rhvoice-english mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
+APT_PACKAGES+=("${FAMILY_PACKAGES[@]}")
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+# Add Debian's contrib and non-free components to the archive's entries that lack them (deb822
+# debian.sources, or a classic sources.list); returns 0 when a file changed.
+enable_contrib_non_free() {
+    local changed=1 f
+    f=/etc/apt/sources.list.d/debian.sources
+    if [ -f "$f" ] && grep -qE '^Components:' "$f" \
+        && ! grep -E '^Components:' "$f" | grep -qE '(^| )contrib( |$).*(^| )non-free( |$)|(^| )non-free( |$).*(^| )contrib( |$)'; then
+        $sudo sed -i -E '/^Components:/{/(^| )contrib( |$)/! s/$/ contrib/; /(^| )non-free( |$)/! s/$/ non-free/}' "$f"
+        changed=0
+    fi
+    f=/etc/apt/sources.list
+    if [ -f "$f" ] && grep -qE '^deb .* main' "$f" && ! grep -qE '^deb .*(^| )non-free( |$)' "$f"; then
+        $sudo sed -i -E '/^deb /{/ contrib( |$)/! s/ main( |$)/ main contrib\1/; / non-free( |$)/! s/ main( |$)/ main non-free\1/}' "$f"
+        changed=0
+    fi
+    return $changed
+}
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -20,8 +46,9 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if enable_contrib_non_free; then
+        echo "setup: enabled Debian's contrib and non-free components (RHVoice: non-free; MBROLA: contrib)"
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -31,6 +31,18 @@ def test_make_corpus_of_installed_voices(tmp_path, capsys, monkeypatch):
     assert rc == 2 and "--held-out applies to the recipe corpus" in capsys.readouterr().err
 
 
+def test_make_corpus_of_a_family_role(tmp_path, capsys):
+    out = tmp_path / "fam"
+    rc = main(["make-corpus", "--families", "pretrain", "--out", str(out), "--utterances", "1", "--workers", "1",
+               "--no-progress"])  # fmt: skip
+    assert rc == 0 and sorted(os.listdir(out / "txt")) == [f"fp{i:03d}" for i in range(15)]
+    assert "engine=flite voice=kal16" in (out / "speaker-info.txt").read_text()
+    rc = main(["make-corpus", "--families", "meta_train", "--held-out-roles", "dev,tests", "--out", str(tmp_path / "x")])
+    assert rc == 2 and "'tests' is not one of pretrain, meta_train, dev, test" in capsys.readouterr().err
+    rc = main(["make-corpus", "--families", "dev", "--held-out", "2", "--out", str(tmp_path / "x")])
+    assert rc == 2 and "--families takes its held-out speakers from --held-out-roles" in capsys.readouterr().err
+
+
 def test_non_empty_out_gives_one_clear_error(tmp_path, capsys):
     (tmp_path / "x").write_text("keep")
     rc = main(["make-corpus", "--out", str(tmp_path), "--speakers", "1", "--utterances", "1"])

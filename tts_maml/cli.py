@@ -19,12 +19,20 @@ logger = logging.getLogger("tts_maml")
 
 
 def _make_corpus(args: argparse.Namespace) -> int:
-    from tts_maml.corpus.build import build_corpus, build_installed_voices_corpus
-    from tts_maml.corpus.synthetic_voices import INSTALLED_SHIFTS
+    from tts_maml.corpus.build import build_corpus, build_family_corpus, build_installed_voices_corpus
+    from tts_maml.corpus.synthetic_voices import INSTALLED_SHIFTS, ROLES
 
     common = {"utterances": args.utterances, "seed": args.seed, "sample_rate": args.sample_rate,
               "overwrite": args.overwrite, "workers": args.workers, "progress": not args.no_progress}  # fmt: skip
-    if args.installed_voices:
+    if args.families:
+        if args.held_out or args.installed_voices:
+            raise ValueError("--families takes its held-out speakers from --held-out-roles, and no --installed-voices")
+        held = [r for r in (args.held_out_roles or "").split(",") if r]
+        for role in [args.families, *held]:
+            if role not in ROLES:
+                raise ValueError(f"--families / --held-out-roles: {role!r} is not one of {', '.join(ROLES)}")
+        summary = build_family_corpus(args.out, args.families, held, **common)
+    elif args.installed_voices:
         if args.held_out:
             raise ValueError("--held-out applies to the recipe corpus, not to --installed-voices")
         shifts = _numbers(args.shifts, int, "--shifts") if args.shifts else INSTALLED_SHIFTS
@@ -309,6 +317,12 @@ def _make_corpus_parser(sub: Any) -> None:
     p.add_argument("--shifts", default=None,
                    help="formant shifts in cents of --installed-voices, as --shifts=-400,0,400 "
                         "(default -400,-200,0,200,400)")  # fmt: skip
+    p.add_argument("--families", default=None, metavar="ROLE",
+                   help="instead of the recipe speakers: the voice families (RHVoice, MBROLA, flite) whose source "
+                        "speaker has ROLE (pretrain, meta_train, dev, test), x their formant shifts")  # fmt: skip
+    p.add_argument("--held-out-roles", default=None, metavar="ROLES",
+                   help="with --families: roles written to OUT/held_out, as --held-out-roles dev,test "
+                        "(ids dev000..., test000...: the dev/test split reads them)")  # fmt: skip
     p.set_defaults(func=_make_corpus)
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import stat
 
@@ -8,6 +9,7 @@ from TTS.tts.configs.shared_configs import BaseDatasetConfig, BaseTTSConfig
 from TTS.tts.datasets import load_tts_samples
 
 from tts_maml.corpus import build as corpus
+from tts_maml.corpus.speaker_split import split_dev_test
 from tts_maml.corpus.synthetic_voices import NoAudioError, VoiceRecipe
 from tts_maml.corpus.build import (
     attach_styles,
@@ -211,3 +213,19 @@ def test_installed_voices_corpus_trains_beside_a_recipe_corpus(tmp_path, monkeyp
     with pytest.raises(RuntimeError, match="could not render iv000_001 .*voice=kal_diphone.*no audio"):
         build_installed_voices_corpus(str(tmp_path / "none"), utterances=1, workers=1, progress=False)
     assert not (tmp_path / "none").exists()
+
+
+def test_family_corpus_keeps_roles_apart_and_says_them(tmp_path):
+    """Meta-training voices train; dev and test voices are held out under ids that say their role,
+    which the dev/test split reads; corpus.json records each speaker's source speaker and role."""
+    summary = corpus.build_family_corpus(str(tmp_path / "fam"), "meta_train", ["dev", "test"], utterances=1,
+                                         workers=2, progress=False)  # fmt: skip
+    assert summary.speakers == [f"fm{i:03d}" for i in range(15)]
+    assert summary.held_out_speakers == [f"dev{i:03d}" for i in range(5)] + [f"test{i:03d}" for i in range(25)]
+    manifest = json.load(open(os.path.join(summary.out, "corpus.json")))
+    assert manifest["roles"]["fm000"] == "meta_train" and manifest["roles"]["test024"] == "test"
+    assert {manifest["sources"][s] for s in summary.speakers} == {"lyubov", "us2", "us3"}
+    assert {manifest["sources"][s] for s in summary.held_out_speakers} == {"clb", "awb", "evgeniy", "us1", "en1"}
+    dev, test = split_dev_test(s["speaker_name"] for s in _load(os.path.join(summary.out, "held_out")))
+    assert dev == [f"VCTK_dev{i:03d}" for i in range(5)] and len(test) == 25
+    assert "rhvoice-alan" in open(os.path.join(summary.out, "held_out", "speaker-info.txt")).read()

@@ -23,6 +23,14 @@ def test_split_is_disjoint_complete_and_halved(count, dev_count):
     assert len(dev) == dev_count and not set(dev) & set(test) and sorted(dev + test) == sorted(names)
 
 
+def test_ids_that_say_their_role_split_by_it():
+    # A family corpus (split by source speaker): dev and test ids, whatever their counts.
+    assert split_dev_test(["VCTK_test001", "VCTK_dev000", "VCTK_test000"]) == (["VCTK_dev000"], ["VCTK_test000", "VCTK_test001"])
+    assert split_dev_test(["test000", "test001"]) == ([], ["test000", "test001"])
+    # One id that does not say its role: the sorted halves, as for every other corpus.
+    assert split_dev_test(["dev000", "sp1", "test000", "test001"]) == (["dev000", "sp1"], ["test000", "test001"])
+
+
 def test_split_is_deterministic_whatever_the_order_or_repeats():
     names = [f"sp{i:03d}" for i in range(16)]
     first = split_dev_test(names)

@@ -64,7 +64,7 @@ def test_synthesize_speaks(recipe):
 
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="unknown engine"):
-        synthesize(VoiceRecipe("mbrola", "us1"), "hello")
+        synthesize(VoiceRecipe("piper", "joe"), "hello")
 
 
 def test_installed_festival_voices_lists_every_language(tmp_path):
@@ -108,3 +108,38 @@ def test_installed_voice_recipes_name_the_packages_when_none_is_installed(tmp_pa
     (tmp_path / "italian" / "lp_diphone" / "festvox").mkdir(parents=True)
     with pytest.raises(ValueError, match="at least one formant shift"):
         installed_voice_recipes(shifts=(), root=str(tmp_path))
+
+
+def test_family_roles_split_by_source_speaker_never_by_voice():
+    by_role = {role: voices.family_recipes(role) for role in voices.ROLES}
+    sources = {role: {r.source for r in recipes} for role, recipes in by_role.items()}
+    for a in voices.ROLES:  # one person, one role: whatever the engine (awb: flite and RHVoice's alan)
+        for b in voices.ROLES:
+            assert a == b or not sources[a] & sources[b], (a, b)
+    assert {"alan", "awb"} <= {r.voice for r in by_role["test"]} and sources["test"] >= {"awb", "us1", "en1", "evgeniy"}
+    assert sources["pretrain"] == {"kal", "bdl", "rms"}  # flite's kal16 is festival's kal_diphone: pre-training's
+    assert VoiceRecipe("festival", "kal_diphone").source == VoiceRecipe("flite", "kal16").source == "kal"
+    assert voices.source_role(VoiceRecipe("espeak-ng", "en-gb+m3")) == "pretrain"
+    # Every voice x its family's shifts, within the intelligible range; prosody drawn, deterministic.
+    assert len(by_role["meta_train"]) == 3 * 5 and {r.formant_cents for r in by_role["meta_train"] if r.engine == "mbrola"} \
+        == {-200, -100, 0, 100, 200}
+    assert voices.family_recipes("dev") == by_role["dev"] and all(0.85 <= r.rate <= 1.15 for r in by_role["dev"])
+    with pytest.raises(ValueError, match="role 'train'"):
+        voices.family_recipes("train")
+    with pytest.raises(ValueError, match="source speaker 'czech_dita'"):
+        voices.source_role(VoiceRecipe("festival", "czech_dita"))
+
+
+@pytest.mark.parametrize("engine, voice", [("rhvoice", "clb"), ("mbrola", "mb-us2"), ("flite", "rms")])
+def test_the_families_speak(engine, voice):
+    wav = synthesize(VoiceRecipe(engine, voice, formant_cents=150, rate=1.1, pitch=60), "Did George carry the garage?")
+    assert wav.dtype == np.float32 and len(wav) > 22050 * 0.8 and np.abs(wav).max() > 0.05
+
+
+def test_a_missing_family_voice_names_its_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(voices, "MBROLA_VOICES_ROOT", str(tmp_path))
+    with pytest.raises(RuntimeError, match="mbrola voice `mb-us1` is not installed: install the Debian package `mbrola-us1`"):
+        voices.check_family_tools(["mbrola"])
+    monkeypatch.setattr(voices.shutil, "which", lambda program: None)
+    with pytest.raises(RuntimeError, match="`RHVoice-test` was not found on PATH: install the Debian package `rhvoice`"):
+        voices.check_family_tools(["rhvoice"])

@@ -42,8 +42,11 @@ from tts_maml.corpus.synthetic_voices import (
     STYLES,
     NoAudioError,
     VoiceRecipe,
+    check_family_tools,
     check_tools,
+    family_recipes,
     installed_voice_recipes,
+    source_role,
     speaker_recipes,
     synthesize,
 )
@@ -68,6 +71,10 @@ EXPRESSIVE_STYLES: Tuple[str, ...] = ("fast", "slow", "high", "low")
 INSTALLED_PREFIX = "iv"
 INSTALLED_SENTENCE_SEED = 7919
 SPARE_SENTENCES = 3
+# The family corpora (:func:`build_family_corpus`): speaker ids that say their role (the dev/test
+# split of speaker_split reads ``dev``/``test`` ids), and their own sentences.
+FAMILY_PREFIXES: Dict[str, str] = {"pretrain": "fp", "meta_train": "fm", "dev": "dev", "test": "test"}
+FAMILY_SENTENCE_SEED = 104729
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class CorpusSummary:
     sample_rate: int
     seconds: float = 0.0
     recipes: Dict[str, str] = field(default_factory=dict)
+    sources: Dict[str, str] = field(default_factory=dict)
+    roles: Dict[str, str] = field(default_factory=dict)
 
 
 def speaker_id(index: int, prefix: str = "sp") -> str:
@@ -144,25 +153,39 @@ def plan_corpus(speakers: int, utterances: int, seed: int = 0, held_out: int = 0
     return jobs
 
 
-def plan_installed_corpus(recipes: Sequence[VoiceRecipe], utterances: int, seed: int = 0) -> List[ClipJob]:
-    """Every clip of an installed-voice corpus (:func:`build_installed_voices_corpus`), in order.
-
-    Sentences come from ``INSTALLED_SENTENCE_SEED + seed``; each clip carries
-    :data:`SPARE_SENTENCES` spares, drawn after every clip's own sentence.
-    """
-    if utterances < 1 or not recipes:
-        raise ValueError(f"need utterances >= 1 and at least one voice (got {utterances}, {len(recipes)})")
-    n = len(recipes) * utterances
-    sentences = generate_sentences(n * (1 + SPARE_SENTENCES), seed=INSTALLED_SENTENCE_SEED + seed)
+def plan_voices(voices: Sequence[Tuple[str, str, VoiceRecipe]], utterances: int, sentence_seed: int) -> List[ClipJob]:
+    """Every clip of a corpus of ``voices`` (``(speaker id, subdir, recipe)``, in order), each with
+    the recipe corpus's styles. Sentences come from ``sentence_seed``; each clip carries
+    :data:`SPARE_SENTENCES` spares, drawn after every clip's own sentence."""
+    if utterances < 1 or not voices:
+        raise ValueError(f"need utterances >= 1 and at least one voice (got {utterances}, {len(voices)})")
+    n = len(voices) * utterances
+    sentences = generate_sentences(n * (1 + SPARE_SENTENCES), seed=sentence_seed)
     jobs = []
-    for s, recipe in enumerate(recipes):
-        spk = speaker_id(s, INSTALLED_PREFIX)
+    for s, (spk, subdir, recipe) in enumerate(voices):
         for u in range(utterances):
             k, style = s * utterances + u, clip_style(s, u)
-            jobs.append(ClipJob(subdir="", speaker=spk, file_id=f"{spk}_{u + 1:03d}", text=sentences[k], style=style,
-                                recipe=recipe.styled(STYLES[style]),
+            jobs.append(ClipJob(subdir=subdir, speaker=spk, file_id=f"{spk}_{u + 1:03d}", text=sentences[k],
+                                style=style, recipe=recipe.styled(STYLES[style]),
                                 spare_texts=tuple(sentences[n + k * SPARE_SENTENCES: n + (k + 1) * SPARE_SENTENCES])))  # fmt: skip
     return jobs
+
+
+def plan_installed_corpus(recipes: Sequence[VoiceRecipe], utterances: int, seed: int = 0) -> List[ClipJob]:
+    """Every clip of an installed-voice corpus (:func:`build_installed_voices_corpus`), in order
+    (:func:`plan_voices`, sentences from ``INSTALLED_SENTENCE_SEED + seed``)."""
+    voices = [(speaker_id(s, INSTALLED_PREFIX), "", r) for s, r in enumerate(recipes)]
+    return plan_voices(voices, utterances, INSTALLED_SENTENCE_SEED + seed)
+
+
+def family_voices(role: str, held_out_roles: Sequence[str] = (), seed: int = 0) -> List[Tuple[str, str, VoiceRecipe]]:
+    """``(speaker id, subdir, recipe)`` of a family corpus: the voices of ``role`` (training
+    speakers), then those of each of ``held_out_roles`` under ``held_out/``; ids say the role
+    (:data:`FAMILY_PREFIXES`: ``fm000``, ``dev000``, ``test000``...)."""
+    voices = []
+    for subdir, r in [("", role)] + [(HELD_OUT_DIR, h) for h in held_out_roles]:
+        voices += [(speaker_id(i, FAMILY_PREFIXES[r]), subdir, recipe) for i, recipe in enumerate(family_recipes(r, seed))]
+    return voices
 
 
 def trim_and_normalise(wav: np.ndarray, sample_rate: int, top_db: float = 40.0, pad_ms: float = 30.0,
@@ -368,10 +391,48 @@ def build_installed_voices_corpus(
     return summary
 
 
+def build_family_corpus(
+    out: str,
+    role: str,
+    held_out_roles: Sequence[str] = (),
+    utterances: int = 20,
+    seed: int = 0,
+    sample_rate: int = 22050,
+    overwrite: bool = False,
+    workers: Optional[int] = None,
+    progress: bool = True,
+) -> CorpusSummary:
+    """Build a corpus of the voice families (RHVoice, MBROLA, flite) in the layout of :func:`build_corpus`:
+    the voices whose source speaker has ``role`` (:data:`tts_maml.corpus.synthetic_voices.SOURCE_ROLES`)
+    as training speakers, and those of ``held_out_roles`` under ``held_out/``, their ids saying their
+    role (``dev000``, ``test000``), which is how the dev/test split reads them. ``corpus.json`` records
+    each speaker's source speaker and role.
+
+    Example:
+        >>> from tts_maml.corpus.build import build_family_corpus
+        >>> build_family_corpus("/tmp/families", "meta_train", ("dev", "test"), utterances=2)  # doctest: +SKIP
+    """
+    out = os.path.abspath(out)
+    check_output_folder(out, overwrite)
+    check_tools()
+    check_family_tools()
+    voices = family_voices(role, held_out_roles, seed)
+    jobs = plan_voices(voices, utterances, FAMILY_SENTENCE_SEED + seed)
+    recipes = {spk: r for spk, _, r in voices}
+    roles = {spk: source_role(r) for spk, _, r in voices}
+    training = sum(1 for _, subdir, _ in voices if not subdir)
+    summary = _write_corpus(out, jobs, recipes, training, seed, utterances, sample_rate, workers, progress, roles)
+    logger.info("wrote %d clips (%.1f min of audio) of %d family speakers (%s; %d held out: %s) to %s", summary.clips,
+                summary.seconds / 60, training, role, len(voices) - training, ", ".join(held_out_roles), out)  # fmt: skip
+    return summary
+
+
 def _write_corpus(out: str, jobs: List[ClipJob], recipes: Dict[str, VoiceRecipe], speakers: int, seed: int,
-                  utterances: int, sample_rate: int, workers: Optional[int], progress: bool) -> CorpusSummary:  # fmt: skip
+                  utterances: int, sample_rate: int, workers: Optional[int], progress: bool,
+                  roles: Optional[Dict[str, str]] = None) -> CorpusSummary:  # fmt: skip
     """Render ``jobs`` and write the corpus into ``out`` atomically; the first ``speakers`` of
-    ``recipes`` (in order) are training speakers, the rest held out."""
+    ``recipes`` (in order) are training speakers, the rest held out; ``roles``: each speaker's part
+    of the work, where the corpus has them."""
     names = list(recipes)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
@@ -389,6 +450,8 @@ def _write_corpus(out: str, jobs: List[ClipJob], recipes: Dict[str, VoiceRecipe]
             sample_rate=sample_rate,
             seconds=round(seconds, 2),
             recipes={k: v.describe() for k, v in recipes.items()},
+            sources={k: v.source for k, v in recipes.items()},
+            roles=dict(roles or {}),
         )
         _write_manifest(tmp, summary, seed, utterances)
         _move_into_place(tmp, out)

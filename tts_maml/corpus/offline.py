@@ -9,9 +9,9 @@ Example:
 
 import logging
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
-from tts_maml.corpus.build import HELD_OUT_DIR, MANIFEST_FILE, build_corpus
+from tts_maml.corpus.build import HELD_OUT_DIR, MANIFEST_FILE, build_corpus, build_family_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,12 @@ OFFLINE_SEED = 0
 # The pre-training corpus: many more, cheaper speakers (a speaker space learnt from 20 speakers does
 # not hold a new one), and 16 held-out speakers: 8 dev (choices) + 8 test (reported numbers).
 PRETRAIN_CORPUS = {"speakers": 240, "utterances": 20, "held_out": 16, "seed": OFFLINE_SEED}
+# The voice families' corpora (RHVoice, MBROLA, flite; split by source speaker): pre-training's
+# voices, to train on beside PRETRAIN_CORPUS; meta-training's, with dev and test voices held out.
+FAMILY_CORPORA = {
+    "pretrain": {"role": "pretrain", "held_out_roles": (), "utterances": 20, "seed": OFFLINE_SEED},
+    "meta_train": {"role": "meta_train", "held_out_roles": ("dev", "test"), "utterances": 20, "seed": OFFLINE_SEED},
+}
 
 
 
@@ -46,6 +52,20 @@ def offline_corpus(
         return root
     logger.info("building the offline corpus into %s (once)", root)
     build_corpus(root, speakers=speakers, utterances=utterances, seed=seed, held_out=held_out, overwrite=True)
+    return root
+
+
+def family_corpus(role: str, held_out_roles: Sequence[str] = (), utterances: int = 20, seed: int = OFFLINE_SEED,
+                  cache_dir: Optional[str] = None) -> str:  # fmt: skip
+    """A voice-family corpus folder (:func:`tts_maml.corpus.build.build_family_corpus`), built on first
+    use into the cache, as :func:`offline_corpus` is; ``family_corpus(**FAMILY_CORPORA["meta_train"])``."""
+    held = "".join(f"-{r}" for r in held_out_roles)
+    root = os.path.join(cache_dir or corpus_cache_dir(), f"families-{role}{held}-u{utterances}-s{seed}")
+    if os.path.isfile(os.path.join(root, MANIFEST_FILE)):
+        logger.info("using the family corpus in %s", root)
+        return root
+    logger.info("building the family corpus into %s (once)", root)
+    build_family_corpus(root, role, held_out_roles, utterances=utterances, seed=seed, overwrite=True)
     return root
 
 

@@ -4,7 +4,8 @@ speakers divide into dev and test speakers.
 Meta-training and evaluation use three disjoint speaker sets: *training* speakers (meta-training),
 *dev* speakers (checkpoint selection, learning-rate choice) and *test* speakers (the reported
 numbers). The held-out speakers of a corpus are split here, and only here: sorted by name, the
-first half (rounded down) are dev speakers, the rest test speakers. Choices made on dev speakers
+first half (rounded down) are dev speakers, the rest test speakers; a family corpus's ids say their
+role (``dev000``, ``test000``: split by source speaker, :func:`tts_maml.corpus.build.build_family_corpus`). Choices made on dev speakers
 therefore never see a test speaker.
 
 Which speakers are held out at all is decided here too: a corpus' ``held_out/`` folder (the
@@ -21,6 +22,7 @@ Example:
 
 import os
 import random
+import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 Samples = List[Dict[str, Any]]
@@ -29,9 +31,23 @@ RECIPE_DRAW = "recipe-held-out"
 TASK_DRAW = "held-out"
 
 
+# Speaker ids that say their role (the family corpora's: dev000, test000; Coqui adds VCTK_).
+ROLE_ID = re.compile(r"(?:VCTK_)?(dev|test)\d+")
+
+
 def split_dev_test(speakers: Iterable[str]) -> Tuple[List[str], List[str]]:
-    """``(dev, test)`` speaker names: sorted, the first half (rounded down) dev, the rest test."""
+    """``(dev, test)`` speaker names: sorted, the first half (rounded down) dev, the rest test; when
+    every id says its role (``dev000``, ``test000``: a family corpus, split by source speaker), by it.
+
+    Example:
+        >>> split_dev_test(["test001", "dev000", "test000"])
+        (['dev000'], ['test000', 'test001'])
+    """
     names = sorted(set(speakers))
+    roles = [ROLE_ID.fullmatch(n) for n in names]
+    if names and all(roles):
+        return ([n for n, r in zip(names, roles) if r.group(1) == "dev"],
+                [n for n, r in zip(names, roles) if r.group(1) == "test"])  # fmt: skip
     half = len(names) // 2
     return names[:half], names[half:]
 

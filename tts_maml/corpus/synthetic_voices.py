@@ -1,4 +1,5 @@
-"""Synthetic voices for the offline corpus: espeak-ng and festival, made distinct with sox.
+"""Synthetic voices for the offline corpus: espeak-ng and festival, made distinct with sox; and the
+voice families beyond them (RHVoice, MBROLA, flite), each voice tied to its *source speaker*.
 
 A :class:`VoiceRecipe` is everything that makes one corpus speaker: the engine voice (an espeak-ng
 accent x variant, or a festival diphone voice) plus prosody (mean pitch, pitch range, speaking
@@ -6,6 +7,13 @@ rate) and a "vocal tract" change (a sox pitch shift, which moves F0 *and* forman
 smaller or larger speaker would) and a microphone colour (sox bass/treble EQ). The formant shift is
 what a speaker encoder hears most: raw espeak-ng variants sound alike to Resemblyzer (cosine about
 0.9), while shifts of 300 cents or more between speakers bring them to 0.5-0.75.
+
+The families (:data:`FAMILY_VOICES`: RHVoice's HTS voices, MBROLA's diphones through espeak-ng,
+flite) are intelligible and sound unlike espeak-ng and festival's diphones. Each voice records its
+source speaker, the person recorded (CMU ARCTIC's ``awb`` is flite's ``awb`` and RHVoice's ``alan``;
+festival's ``kal_diphone`` and flite's ``kal16`` are both Kevin Lenzo), and :data:`SOURCE_ROLES` splits
+the work by source speaker, never by clip: pre-training, meta-training, dev and test
+(:func:`source_role`, :func:`family_recipes`).
 
 A :class:`Style` changes prosody on top of a recipe (faster, slower, higher, lower), so that the
 same corpus can be cut into tasks by speaker or by speaking style.
@@ -24,19 +32,59 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 
 # Debian package that provides each program / voice, for the error a user sees when it is missing.
+# RHVoice is in Debian's non-free component, MBROLA and its voices in contrib (scripts/setup.sh
+# enables both).
 DEBIAN_PACKAGES: Dict[str, str] = {
     "espeak-ng": "espeak-ng",
     "text2wave": "festival",
     "sox": "sox",
     "kal_diphone": "festvox-kallpc16k",
     "ked_diphone": "festvox-kdlpc16k",
+    "RHVoice-test": "rhvoice",
+    "flite": "flite",
+    "rhvoice": "rhvoice-english",
+    "mb-us1": "mbrola-us1",
+    "mb-us2": "mbrola-us2",
+    "mb-us3": "mbrola-us3",
+    "mb-en1": "mbrola-en1",
 }
+RHVOICE_VOICES_ROOT = "/usr/share/RHVoice/voices"
+MBROLA_VOICES_ROOT = "/usr/share/mbrola"
+# The families beyond espeak-ng and festival's diphones: engine -> {voice: (source speaker, gender)}.
+# Whisper tiny.en's CER of six unseen sentences, unshifted: RHVoice 0.00-0.03, flite rms 0.005,
+# awb 0.07, kal16 0.07, MBROLA 0.11-0.16 (festival's kal / ked diphones 0.12 / 0.19, espeak-ng
+# 0.22-0.33). RHVoice's and flite's ``slt`` are the outside voice's speaker: test only, and not here.
+FAMILY_VOICES: Dict[str, Dict[str, Tuple[str, str]]] = {
+    "rhvoice": {"alan": ("awb", "M"), "bdl": ("bdl", "M"), "clb": ("clb", "F"), "evgeniy-eng": ("evgeniy", "M"),
+                "lyubov": ("lyubov", "F")},
+    "mbrola": {"mb-us1": ("us1", "F"), "mb-us2": ("us2", "M"), "mb-us3": ("us3", "M"), "mb-en1": ("en1", "M")},
+    "flite": {"rms": ("rms", "M"), "awb": ("awb", "M"), "kal16": ("kal", "M")},
+}  # fmt: skip
+# The sox formant shifts of a family's voices, in cents: within the range where the voice stays
+# intelligible (RHVoice and flite: CER <= 0.06 at +-300; MBROLA loses words under any shift).
+FAMILY_SHIFTS: Dict[str, Sequence[int]] = {
+    "rhvoice": (-300, -150, 0, 150, 300),
+    "flite": (-300, -150, 0, 150, 300),
+    "mbrola": (-200, -100, 0, 100, 200),
+}
+# The split by source speaker, never by clip. Pre-training: espeak-ng's variants and festival's
+# diphone speakers (kal, ked), as the shipped model's, and two of the most intelligible new voices
+# (RHVoice bdl, flite rms: CER 0.000 and 0.005), so that the base hears clear speech; meta-training:
+# speakers pre-training never saw (two women, two families); dev: the choices; test: in neither
+# (slt, the outside voice's speaker, is test only). 13 people in all: every part is small.
+SOURCE_ROLES: Dict[str, str] = {
+    "kal": "pretrain", "ked": "pretrain", "bdl": "pretrain", "rms": "pretrain",
+    "lyubov": "meta_train", "us2": "meta_train", "us3": "meta_train",
+    "clb": "dev",
+    "awb": "test", "evgeniy": "test", "us1": "test", "en1": "test", "slt": "test",
+}  # fmt: skip
+ROLES: Sequence[str] = ("pretrain", "meta_train", "dev", "test")
 FESTIVAL_VOICES_ROOT = "/usr/share/festival/voices"
 FESTIVAL_VOICE_DIRS: Sequence[str] = (os.path.join(FESTIVAL_VOICES_ROOT, "english"),)
 
@@ -117,9 +165,10 @@ class VoiceRecipe:
     """One synthetic speaker.
 
     Args:
-        engine: ``"espeak-ng"`` or ``"festival"``.
-        voice: espeak-ng ``accent+variant`` (e.g. ``"en-gb+m3"``) or a festival voice
-            (``"kal_diphone"``, ``"ked_diphone"``).
+        engine: ``"espeak-ng"``, ``"festival"`` or a family of :data:`FAMILY_VOICES` (``"rhvoice"``,
+            ``"mbrola"``, ``"flite"``).
+        voice: espeak-ng ``accent+variant`` (e.g. ``"en-gb+m3"``), a festival voice
+            (``"kal_diphone"``, ``"ked_diphone"``) or a family's voice (``"bdl"``, ``"mb-us2"``, ``"rms"``).
         pitch: mean pitch on espeak-ng's 0-99 scale (festival: mean F0 = 60 + 1.6 * pitch Hz).
         pitch_range: pitch range in percent of the engine's default (100 = default).
         rate: speaking rate relative to the engine's default (espeak-ng: 175 words/min).
@@ -161,7 +210,25 @@ class VoiceRecipe:
     @property
     def accent(self) -> str:
         """The accent column of speaker-info.txt."""
-        return self.voice.split("+")[0] if self.engine == "espeak-ng" else "festival-" + self.voice
+        if self.engine == "espeak-ng":
+            return self.voice.split("+")[0]
+        return f"{self.engine}-{self.voice}"
+
+    @property
+    def family(self) -> str:
+        """The voice's family: ``espeak-ng``, ``festival`` (diphones and other languages), or an engine
+        of :data:`FAMILY_VOICES` (``rhvoice``, ``mbrola``, ``flite``)."""
+        return self.engine
+
+    @property
+    def source(self) -> str:
+        """The source speaker: the person (or, for espeak-ng, the variant) behind the voice, whatever
+        the engine, accent or sox change (:data:`FAMILY_VOICES`; festival's ``kal_diphone`` is ``kal``)."""
+        if self.engine == "espeak-ng":
+            return "espeak-" + self.voice.split("+")[-1]
+        if self.engine in FAMILY_VOICES:
+            return FAMILY_VOICES[self.engine][self.voice][0]
+        return self.voice.replace("_diphone", "")
 
 
 class NoAudioError(RuntimeError):
@@ -184,6 +251,66 @@ def check_tools() -> None:
                 f"festival voice `{voice}` was not found in {', '.join(FESTIVAL_VOICE_DIRS)}: install "
                 f"the Debian package `{DEBIAN_PACKAGES[voice]}` (apt-get install {DEBIAN_PACKAGES[voice]})"
             )
+
+
+def _family_voice_installed(engine: str, voice: str) -> bool:
+    if engine == "rhvoice":
+        return os.path.isdir(os.path.join(RHVOICE_VOICES_ROOT, voice))
+    if engine == "mbrola":
+        return os.path.isdir(os.path.join(MBROLA_VOICES_ROOT, voice.replace("mb-", "")))
+    return True  # flite's voices are built into the program
+
+
+def check_family_tools(engines: Sequence[str] = tuple(FAMILY_VOICES)) -> None:
+    """Raise ``RuntimeError`` naming the Debian package of the first missing program or voice of
+    the families ``engines`` (RHVoice: non-free, MBROLA: contrib; ``make setup`` installs both)."""
+    programs = {"rhvoice": "RHVoice-test", "mbrola": "espeak-ng", "flite": "flite"}
+    for engine in engines:
+        program = programs[engine]
+        if shutil.which(program) is None:
+            raise RuntimeError(f"`{program}` was not found on PATH: install the Debian package "
+                               f"`{DEBIAN_PACKAGES[program]}` (run scripts/setup.sh)")  # fmt: skip
+        for voice in FAMILY_VOICES[engine]:
+            if not _family_voice_installed(engine, voice):
+                package = DEBIAN_PACKAGES.get(voice, DEBIAN_PACKAGES.get(engine, engine))
+                raise RuntimeError(f"{engine} voice `{voice}` is not installed: install the Debian package "
+                                   f"`{package}` (run scripts/setup.sh, which enables contrib and non-free)")  # fmt: skip
+
+
+def source_role(recipe: VoiceRecipe) -> str:
+    """Which part of the work may use ``recipe``'s source speaker (:data:`SOURCE_ROLES`): ``pretrain``,
+    ``meta_train``, ``dev`` or ``test``; espeak-ng's variants are pre-training's. Raises ValueError for
+    a source speaker the split does not place (a voice of another language, say)."""
+    if recipe.engine == "espeak-ng":
+        return "pretrain"
+    if recipe.source not in SOURCE_ROLES:
+        raise ValueError(f"source speaker {recipe.source!r} ({recipe.engine} {recipe.voice}) has no role in "
+                         "SOURCE_ROLES")  # fmt: skip
+    return SOURCE_ROLES[recipe.source]
+
+
+def family_recipes(role: str, seed: int = 0) -> List[VoiceRecipe]:
+    """The speakers of the families (:data:`FAMILY_VOICES`) whose source speaker has ``role``: each
+    voice x its family's formant shifts (:data:`FAMILY_SHIFTS`), prosody and microphone colour drawn
+    from ``seed`` as :func:`speaker_recipes` draws them, in a fixed order.
+
+    Example:
+        >>> from tts_maml.corpus.synthetic_voices import family_recipes
+        >>> sorted({r.source for r in family_recipes("meta_train")})
+        ['lyubov', 'us2', 'us3']
+    """
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+    rng = random.Random(f"{seed}:families")
+    recipes = []
+    for engine, voices in FAMILY_VOICES.items():
+        for voice, (source, gender) in voices.items():
+            for cents in FAMILY_SHIFTS[engine]:
+                prosody = _drawn_prosody(rng, len(recipes))  # drawn for every voice: a role's draws do not move
+                if SOURCE_ROLES[source] == role:
+                    recipes.append(VoiceRecipe(engine=engine, voice=voice, formant_cents=cents, gender=gender,
+                                               **prosody))  # fmt: skip
+    return recipes
 
 
 def installed_festival_voices(root: str = FESTIVAL_VOICES_ROOT) -> List[str]:
@@ -298,8 +425,37 @@ def _run(cmd: List[str], stdin: bytes = b"") -> "subprocess.CompletedProcess[byt
     return proc
 
 
+def _written_by(cmd: List[str], text: str, voice: str) -> bytes:
+    # The synthesisers that write a file (RHVoice, flite): into a temporary one, read back.
+    fd, path = tempfile.mkstemp(suffix=".wav")
+    os.close(fd)
+    try:
+        proc = _run([*cmd, path], stdin=text.encode("utf-8"))
+        with open(path, "rb") as f:
+            data = f.read()
+        if len(data) <= 44:
+            raise NoAudioError(f"{cmd[0]} wrote no audio with voice {voice} for {text!r}: "
+                               f"{proc.stderr.decode(errors='replace').strip() or 'no message'}")  # fmt: skip
+        return data
+    finally:
+        os.remove(path)
+
+
+def _family_wav(recipe: VoiceRecipe, text: str) -> bytes:
+    # RHVoice: rate and pitch in percent of the voice's own (pitch 0-99 -> 80-120 %); flite: the
+    # rate as a duration stretch, its own pitch (the sox shift moves it).
+    if recipe.engine == "rhvoice":
+        pitch = int(round(100 + 0.4 * (recipe.pitch - 50)))
+        return _written_by(["RHVoice-test", "-p", recipe.voice, "-r", str(int(round(100 * recipe.rate))),
+                            "-t", str(pitch), "-o"], text, recipe.voice)  # fmt: skip
+    return _written_by(["flite", "-voice", recipe.voice, "--setf", f"duration_stretch={1.0 / recipe.rate:.3f}",
+                        "-t", text, "-o"], "", recipe.voice)  # fmt: skip
+
+
 def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
-    if recipe.engine == "espeak-ng":
+    if recipe.engine in ("rhvoice", "flite"):
+        return _family_wav(recipe, text)
+    if recipe.engine in ("espeak-ng", "mbrola"):  # MBROLA's diphone voices speak through espeak-ng
         ssml = f'<speak><prosody range="{recipe.pitch_range}%">{_escape_ssml(text)}</prosody></speak>'
         speed = str(int(round(175 * recipe.rate)))
         return _run(["espeak-ng", "-m", "-v", recipe.voice, "-p", str(recipe.pitch), "-s", speed, "--stdout", ssml]).stdout
@@ -332,7 +488,7 @@ def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
             return data
         finally:
             os.remove(path)
-    raise ValueError(f"unknown engine {recipe.engine!r} (expected 'espeak-ng' or 'festival')")
+    raise ValueError(f"unknown engine {recipe.engine!r} (expected espeak-ng, festival, {', '.join(FAMILY_VOICES)})")
 
 
 def synthesize(recipe: VoiceRecipe, text: str, sample_rate: int = 22050) -> np.ndarray:

@@ -292,7 +292,8 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
         "protocol": {"shots": shots, "queries": queries, "seeds": list(range(seeds)), "steps": steps,
                      "reference_step": reference_step, "interval": INTERVAL,
                      "split": "tts_maml.corpus.speaker_split.split_dev_test: held-out speakers sorted, first half "
-                              "(rounded down) dev, the rest test"},
+                              "(rounded down) dev, the rest test; ids that say their role (dev000, test000) "
+                              "by it"},
         "corpus": os.path.abspath(corpus) if corpus else None,
         "speakers": {"dev": dev, "test": test, "voices": voice_names},
         "models": {"meta": {"model_path": os.path.abspath(model_path), **meta.describe()}},

@@ -38,7 +38,7 @@ def _make_corpus(args: argparse.Namespace) -> int:
         shifts = _numbers(args.shifts, int, "--shifts") if args.shifts else INSTALLED_SHIFTS
         summary = build_installed_voices_corpus(args.out, shifts=shifts, **common)
     else:
-        summary = build_corpus(args.out, speakers=args.speakers, held_out=args.held_out, **common)
+        summary = build_corpus(args.out, speakers=args.speakers, held_out=args.held_out, clear=args.clear, **common)
     print(f"corpus: {summary.out} ({summary.clips} clips, {summary.seconds / 60:.1f} min of audio)")
     print(f"read it with BaseDatasetConfig(formatter='vctk', path='{summary.out}')")
     if summary.held_out_speakers:
@@ -317,6 +317,9 @@ def _make_corpus_parser(sub: Any) -> None:
     p.add_argument("--shifts", default=None,
                    help="formant shifts in cents of --installed-voices, as --shifts=-400,0,400 "
                         "(default -400,-200,0,200,400)")  # fmt: skip
+    p.add_argument("--clear", action="store_true",
+                   help="the recipes a listener understands best: espeak-ng accents en-gb, en-gb-x-rp, en-us, "
+                        "formant shifts within 300 cents, a festival voice every third speaker")  # fmt: skip
     p.add_argument("--families", default=None, metavar="ROLE",
                    help="instead of the recipe speakers: the voice families (RHVoice, MBROLA, flite) whose source "
                         "speaker has ROLE (pretrain, meta_train, dev, test), x their formant shifts")  # fmt: skip

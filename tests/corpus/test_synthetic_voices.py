@@ -143,3 +143,14 @@ def test_a_missing_family_voice_names_its_debian_package(monkeypatch, tmp_path):
     monkeypatch.setattr(voices.shutil, "which", lambda program: None)
     with pytest.raises(RuntimeError, match="`RHVoice-test` was not found on PATH: install the Debian package `rhvoice`"):
         voices.check_family_tools(["rhvoice"])
+
+
+def test_clear_recipes_keep_to_the_accents_and_shifts_a_listener_understands():
+    clear = speaker_recipes(60, seed=0, clear=True)
+    assert len({r.describe() for r in clear}) == 60
+    espeak = [r for r in clear if r.engine == "espeak-ng"]
+    assert {r.accent for r in espeak} == set(voices.CLEAR_ACCENTS) and len(espeak) == 40  # a festival voice every third
+    assert all(abs(r.formant_cents) <= 300 for r in clear)
+    # The default recipes (the shipped model's corpus) are untouched: accents and shifts up to 500 cents.
+    default = speaker_recipes(60, seed=0)
+    assert max(abs(r.formant_cents) for r in default) == 500 and len({r.accent for r in default}) == 10

@@ -126,14 +126,15 @@ def clip_style(speaker_index: int, clip_index: int) -> str:
     return EXPRESSIVE_STYLES[(speaker_index + clip_index // 2) % len(EXPRESSIVE_STYLES)]
 
 
-def plan_corpus(speakers: int, utterances: int, seed: int = 0, held_out: int = 0) -> List[ClipJob]:
-    """Every clip of the corpus, in order: training speakers first, then held-out ones."""
+def plan_corpus(speakers: int, utterances: int, seed: int = 0, held_out: int = 0, clear: bool = False) -> List[ClipJob]:
+    """Every clip of the corpus, in order: training speakers first, then held-out ones; ``clear``: the
+    clear recipes (:func:`tts_maml.corpus.synthetic_voices.speaker_recipes`)."""
     if speakers < 1 or utterances < 1 or held_out < 0:
         raise ValueError(
             f"need speakers >= 1, utterances >= 1, held_out >= 0 (got {speakers}, {utterances}, {held_out})"
         )
     total = speakers + held_out
-    recipes = speaker_recipes(total, seed=seed)
+    recipes = speaker_recipes(total, seed=seed, clear=clear)
     sentences = generate_sentences(total * utterances, seed=seed)
     jobs = []
     for s in range(total):
@@ -327,6 +328,7 @@ def build_corpus(
     overwrite: bool = False,
     workers: Optional[int] = None,
     progress: bool = True,
+    clear: bool = False,
 ) -> CorpusSummary:
     """Build the offline multi-speaker corpus in the VCTK 0.92 layout (see the module docstring).
 
@@ -340,6 +342,8 @@ def build_corpus(
         overwrite: replace a non-empty ``out``.
         workers: processes to synthesise with (default: all cores).
         progress: show a progress bar.
+        clear: the recipes a listener understands best
+            (:func:`tts_maml.corpus.synthetic_voices.speaker_recipes`), not the shipped model's.
 
     Returns:
         A :class:`CorpusSummary`.
@@ -347,8 +351,8 @@ def build_corpus(
     out = os.path.abspath(out)
     check_output_folder(out, overwrite)
     check_tools()
-    jobs = plan_corpus(speakers, utterances, seed=seed, held_out=held_out)
-    recipes = {speaker_id(i): r for i, r in enumerate(speaker_recipes(speakers + held_out, seed=seed))}
+    jobs = plan_corpus(speakers, utterances, seed=seed, held_out=held_out, clear=clear)
+    recipes = {speaker_id(i): r for i, r in enumerate(speaker_recipes(speakers + held_out, seed=seed, clear=clear))}
     summary = _write_corpus(out, jobs, recipes, speakers, seed, utterances, sample_rate, workers, progress)
     logger.info(
         "wrote %d clips (%.1f min of audio) of %d speakers (+%d held out) to %s",
@@ -462,14 +466,15 @@ def _write_corpus(out: str, jobs: List[ClipJob], recipes: Dict[str, VoiceRecipe]
 
 
 def speaker_clips(out: str, speaker: str, speakers: int, utterances: int, seed: int = 0, held_out: int = 0,
-                  sample_rate: int = 22050) -> List[Dict[str, str]]:  # fmt: skip
+                  sample_rate: int = 22050, clear: bool = False) -> List[Dict[str, str]]:  # fmt: skip
     """Render one speaker of a corpus alone, as a clips folder for ``tts-maml adapt`` (one FLAC per
     clip + ``metadata.csv``, ``id|text``): the same audio as in the corpus built with the same
-    ``speakers``, ``utterances``, ``seed`` and ``held_out``, in seconds instead of minutes.
+    ``speakers``, ``utterances``, ``seed``, ``held_out`` and ``clear``, in seconds instead of minutes.
 
     Returns the clips in order, ``{"id", "text", "path"}``.
     """
-    jobs = [j for j in plan_corpus(speakers, utterances, seed=seed, held_out=held_out) if j.speaker == speaker]
+    jobs = [j for j in plan_corpus(speakers, utterances, seed=seed, held_out=held_out, clear=clear)
+            if j.speaker == speaker]  # fmt: skip
     if not jobs:
         raise ValueError(f"speaker {speaker!r} is not in a corpus of {speakers} + {held_out} speakers")
     os.makedirs(out, exist_ok=True)

@@ -23,6 +23,8 @@ OFFLINE_SEED = 0
 # The pre-training corpus: many more, cheaper speakers (a speaker space learnt from 20 speakers does
 # not hold a new one), and 16 held-out speakers: 8 dev (choices) + 8 test (reported numbers).
 PRETRAIN_CORPUS = {"speakers": 240, "utterances": 20, "held_out": 16, "seed": OFFLINE_SEED}
+# The same sizes with the clear recipes (the say-the-words issue): what a base that speaks clearly trains on.
+CLEAR_PRETRAIN_CORPUS = {**PRETRAIN_CORPUS, "clear": True}
 # The voice families' corpora (RHVoice, MBROLA, flite; split by source speaker): pre-training's
 # voices, to train on beside PRETRAIN_CORPUS; meta-training's, with dev and test voices held out.
 FAMILY_CORPORA = {
@@ -43,15 +45,18 @@ def offline_corpus(
     held_out: int = OFFLINE_HELD_OUT,
     seed: int = OFFLINE_SEED,
     cache_dir: Optional[str] = None,
+    clear: bool = False,
 ) -> str:
     """The offline corpus folder, built on first use (the build is atomic, so a cache folder
-    with a ``corpus.json`` is complete)."""
-    root = os.path.join(cache_dir or corpus_cache_dir(), f"corpus-{speakers}x{utterances}-h{held_out}-s{seed}")
+    with a ``corpus.json`` is complete); ``clear``: of the clear recipes (its name ends ``-clear``)."""
+    name = f"corpus-{speakers}x{utterances}-h{held_out}-s{seed}" + ("-clear" if clear else "")
+    root = os.path.join(cache_dir or corpus_cache_dir(), name)
     if os.path.isfile(os.path.join(root, MANIFEST_FILE)):
         logger.info("using the offline corpus in %s", root)
         return root
     logger.info("building the offline corpus into %s (once)", root)
-    build_corpus(root, speakers=speakers, utterances=utterances, seed=seed, held_out=held_out, overwrite=True)
+    build_corpus(root, speakers=speakers, utterances=utterances, seed=seed, held_out=held_out, overwrite=True,
+                 clear=clear)  # fmt: skip
     return root
 
 

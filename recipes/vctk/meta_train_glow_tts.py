@@ -6,7 +6,10 @@
 #   python recipes/vctk/meta_train_glow_tts.py --continue_path output/<run folder>   # resume
 #   python recipes/vctk/meta_train_glow_tts.py --init base/                          # phase 2: from a converted
 #       pre-trained model (recipes/vctk/pretrain_glow_tts.py, then tts-maml convert --out base/), dev speakers for eval
+#   python recipes/vctk/meta_train_glow_tts.py --init base/ --data-path ~/.cache/tts_maml/families-meta_train-dev-test-u20-s0
+#       # on the voice families pre-training never saw (docs/corpus.md); their dev voices choose checkpoints
 #   CUDA_VISIBLE_DEVICES=0,1 python -m trainer.distribute --script recipes/vctk/meta_train_glow_tts.py --data-path ...
+#   torchrun --nproc_per_node 2 recipes/vctk/meta_train_glow_tts.py --data-path ...      # docs/distributed.md
 #
 # Writes a Coqui run folder (config.json, checkpoint_N.pth, best_model.pth, TensorBoard logs) whose
 # checkpoints the stock `tts` command loads (Griffin-Lim, or a Coqui HiFi-GAN with --vocoder_path),
@@ -19,7 +22,7 @@ from TTS.tts.models.glow_tts import GlowTTS
 from tts_maml.backbones import GlowTTSBackbone
 from tts_maml.backbones.base import apply_overrides
 from tts_maml.config import load_config
-from tts_maml.corpus.offline import PRETRAIN_CORPUS, held_out_dir, offline_corpus
+from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus, own_held_out
 from tts_maml.training.recipe import meta_train, output_folder, recipe_arguments
 
 SENTENCES = ["The quiet judge measured the yellow chair."]
@@ -51,8 +54,9 @@ def main():
             config.maml.meta_steps_per_epoch = 80
     config.maml.n_support, config.maml.n_query = 5, 5
 
-    # Held-out speakers: --data-path draws --held-out-speakers of them; the built-in corpora have a folder of them.
-    held_out = None if args.data_path else held_out_dir(dataset.path)
+    # Held-out speakers: a corpus's own held_out/ folder (the built-in corpora, a family corpus's dev
+    # and test voices); else --held-out-speakers drawn out of --data-path.
+    held_out = own_held_out(dataset.path)
     meta_train(GlowTTS, config, dataset, args, output_path, held_out_folder=held_out, restore_path=restore_path)
 
 

@@ -12,7 +12,7 @@ from TTS.tts.configs.shared_configs import BaseDatasetConfig
 from TTS.tts.models.vits import Vits
 
 from tts_maml.backbones import VitsBackbone
-from tts_maml.corpus.offline import held_out_dir, offline_corpus
+from tts_maml.corpus.offline import offline_corpus, own_held_out
 from tts_maml.training.recipe import meta_train, output_folder, recipe_arguments
 
 
@@ -29,8 +29,9 @@ def main():
         config.maml.meta_steps_per_epoch = 80
     config.maml.n_support, config.maml.n_query = 5, 5
 
-    # Held-out speakers: --data-path draws --held-out-speakers of them; the built-in corpus has a folder of them.
-    held_out = None if args.data_path else held_out_dir(dataset.path)
+    # Held-out speakers: a corpus's own held_out/ folder (the built-in corpora, a family corpus's dev
+    # and test voices); else --held-out-speakers drawn out of --data-path.
+    held_out = own_held_out(dataset.path)
     meta_train(Vits, config, dataset, args, output_path, held_out_folder=held_out)
 
 

@@ -77,3 +77,10 @@ def family_corpus(role: str, held_out_roles: Sequence[str] = (), utterances: int
 def held_out_dir(corpus: str) -> str:
     """The held-out speakers' folder of an offline corpus."""
     return os.path.join(corpus, HELD_OUT_DIR)
+
+
+def own_held_out(corpus: str) -> Optional[str]:
+    """A corpus's own ``held_out/`` folder (the built-in corpora, a family corpus: its dev and test
+    voices), or None (real VCTK: the recipes draw ``--held-out-speakers`` out of it instead)."""
+    folder = held_out_dir(corpus)
+    return folder if os.path.isdir(folder) else None

@@ -321,7 +321,7 @@ def _make_corpus_parser(sub: Any) -> None:
                    help="the recipes a listener understands best: espeak-ng accents en-gb, en-gb-x-rp, en-us, "
                         "formant shifts within 300 cents, a festival voice every third speaker")  # fmt: skip
     p.add_argument("--families", default=None, metavar="ROLE",
-                   help="instead of the recipe speakers: the voice families (RHVoice, MBROLA, flite) whose source "
+                   help="instead of the recipe speakers: the voice families (RHVoice, MBROLA, flite, Piper) whose source "
                         "speaker has ROLE (pretrain, meta_train, dev, test), x their formant shifts")  # fmt: skip
     p.add_argument("--held-out-roles", default=None, metavar="ROLES",
                    help="with --families: roles written to OUT/held_out, as --held-out-roles dev,test "

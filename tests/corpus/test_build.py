@@ -221,11 +221,11 @@ def test_family_corpus_keeps_roles_apart_and_says_them(tmp_path):
     summary = corpus.build_family_corpus(str(tmp_path / "fam"), "meta_train", ["dev", "test"], utterances=1,
                                          workers=2, progress=False)  # fmt: skip
     assert summary.speakers == [f"fm{i:03d}" for i in range(15)]
-    assert summary.held_out_speakers == [f"dev{i:03d}" for i in range(5)] + [f"test{i:03d}" for i in range(25)]
+    assert summary.held_out_speakers == [f"dev{i:03d}" for i in range(10)] + [f"test{i:03d}" for i in range(25)]
     manifest = json.load(open(os.path.join(summary.out, "corpus.json")))
     assert manifest["roles"]["fm000"] == "meta_train" and manifest["roles"]["test024"] == "test"
     assert {manifest["sources"][s] for s in summary.speakers} == {"lyubov", "us2", "us3"}
-    assert {manifest["sources"][s] for s in summary.held_out_speakers} == {"clb", "awb", "evgeniy", "us1", "en1"}
+    assert {manifest["sources"][s] for s in summary.held_out_speakers} == {"clb", "joe", "awb", "evgeniy", "us1", "en1"}
     dev, test = split_dev_test(s["speaker_name"] for s in _load(os.path.join(summary.out, "held_out")))
-    assert dev == [f"VCTK_dev{i:03d}" for i in range(5)] and len(test) == 25
+    assert dev == [f"VCTK_dev{i:03d}" for i in range(10)] and len(test) == 25
     assert "rhvoice-alan" in open(os.path.join(summary.out, "held_out", "speaker-info.txt")).read()

@@ -64,7 +64,7 @@ def test_synthesize_speaks(recipe):
 
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="unknown engine"):
-        synthesize(VoiceRecipe("piper", "joe"), "hello")
+        synthesize(VoiceRecipe("coqui", "vits"), "hello")
 
 
 def test_installed_festival_voices_lists_every_language(tmp_path):
@@ -130,7 +130,7 @@ def test_family_roles_split_by_source_speaker_never_by_voice():
         voices.source_role(VoiceRecipe("festival", "czech_dita"))
 
 
-@pytest.mark.parametrize("engine, voice", [("rhvoice", "clb"), ("mbrola", "mb-us2"), ("flite", "rms")])
+@pytest.mark.parametrize("engine, voice", [("rhvoice", "clb"), ("mbrola", "mb-us2"), ("flite", "rms"), ("piper", "joe")])
 def test_the_families_speak(engine, voice):
     wav = synthesize(VoiceRecipe(engine, voice, formant_cents=150, rate=1.1, pitch=60), "Did George carry the garage?")
     assert wav.dtype == np.float32 and len(wav) > 22050 * 0.8 and np.abs(wav).max() > 0.05

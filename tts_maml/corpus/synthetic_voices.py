@@ -181,7 +181,7 @@ class VoiceRecipe:
 
     Args:
         engine: ``"espeak-ng"``, ``"festival"`` or a family of :data:`FAMILY_VOICES` (``"rhvoice"``,
-            ``"mbrola"``, ``"flite"``).
+            ``"mbrola"``, ``"flite"``, ``"piper"``): the voice's family.
         voice: espeak-ng ``accent+variant`` (e.g. ``"en-gb+m3"``), a festival voice
             (``"kal_diphone"``, ``"ked_diphone"``) or a family's voice (``"bdl"``, ``"mb-us2"``, ``"rms"``).
         pitch: mean pitch on espeak-ng's 0-99 scale (festival: mean F0 = 60 + 1.6 * pitch Hz).
@@ -228,12 +228,6 @@ class VoiceRecipe:
         if self.engine == "espeak-ng":
             return self.voice.split("+")[0]
         return f"{self.engine}-{self.voice}"
-
-    @property
-    def family(self) -> str:
-        """The voice's family: ``espeak-ng``, ``festival`` (diphones and other languages), or an engine
-        of :data:`FAMILY_VOICES` (``rhvoice``, ``mbrola``, ``flite``)."""
-        return self.engine
 
     @property
     def source(self) -> str:
@@ -454,7 +448,9 @@ def _run(cmd: List[str], stdin: bytes = b"") -> "subprocess.CompletedProcess[byt
 
 
 def _written_by(cmd: List[str], text: str, voice: str) -> bytes:
-    # The synthesisers that write a file (RHVoice, flite): into a temporary one, read back.
+    # The synthesisers that write a file (festival's text2wave, RHVoice, flite): ``cmd`` ends with its
+    # output flag; into a temporary file, read back. No audio (a header alone) is NoAudioError, naming
+    # ``voice`` (e.g. "festival voice kal_diphone").
     fd, path = tempfile.mkstemp(suffix=".wav")
     os.close(fd)
     try:
@@ -462,7 +458,7 @@ def _written_by(cmd: List[str], text: str, voice: str) -> bytes:
         with open(path, "rb") as f:
             data = f.read()
         if len(data) <= 44:
-            raise NoAudioError(f"{cmd[0]} wrote no audio with voice {voice} for {text!r}: "
+            raise NoAudioError(f"{cmd[0]} wrote no audio with {voice} for {text!r}: "
                                f"{proc.stderr.decode(errors='replace').strip() or 'no message'}")  # fmt: skip
         return data
     finally:
@@ -496,9 +492,9 @@ def _family_wav(recipe: VoiceRecipe, text: str) -> bytes:
     if recipe.engine == "rhvoice":
         pitch = int(round(100 + 0.4 * (recipe.pitch - 50)))
         return _written_by(["RHVoice-test", "-p", recipe.voice, "-r", str(int(round(100 * recipe.rate))),
-                            "-t", str(pitch), "-o"], text, recipe.voice)  # fmt: skip
+                            "-t", str(pitch), "-o"], text, f"voice {recipe.voice}")  # fmt: skip
     return _written_by(["flite", "-voice", recipe.voice, "--setf", f"duration_stretch={1.0 / recipe.rate:.3f}",
-                        "-t", text, "-o"], "", recipe.voice)  # fmt: skip
+                        "-t", text, "-o"], "", f"voice {recipe.voice}")  # fmt: skip
 
 
 def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
@@ -513,32 +509,16 @@ def _engine_wav(recipe: VoiceRecipe, text: str) -> bytes:
     if recipe.engine == "festival":
         f0_mean = 60 + 1.6 * recipe.pitch
         f0_std = 14 * recipe.pitch_range / 100
-        # text2wave writes an empty data chunk to a pipe: it needs a real file.
-        fd, path = tempfile.mkstemp(suffix=".wav")
-        os.close(fd)
-        try:
-            proc = _run(
-                [
-                    "text2wave",
-                    "-eval", f"(voice_{recipe.voice})",
-                    "-eval", f"(set! int_lr_params '((target_f0_mean {f0_mean:.1f}) (target_f0_std {f0_std:.1f})"
-                    " (model_f0_mean 170) (model_f0_std 34)))",
-                    "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / recipe.rate:.3f})",
-                    "-o", path,
-                ],
-                stdin=text.encode("utf-8"),
-            )  # fmt: skip
-            with open(path, "rb") as f:
-                data = f.read()
-            # A festival error inside a voice's front end (seen with festvox-italp16k) still exits 0.
-            if len(data) <= 44:
-                raise NoAudioError(
-                    f"text2wave wrote no audio with festival voice {recipe.voice} for {text!r}: "
-                    f"{proc.stderr.decode(errors='replace').strip() or 'no message'}"
-                )
-            return data
-        finally:
-            os.remove(path)
+        # text2wave writes an empty data chunk to a pipe: it needs a real file. A festival error
+        # inside a voice's front end (seen with festvox-italp16k) still exits 0: no audio is the error.
+        return _written_by([
+            "text2wave",
+            "-eval", f"(voice_{recipe.voice})",
+            "-eval", f"(set! int_lr_params '((target_f0_mean {f0_mean:.1f}) (target_f0_std {f0_std:.1f})"
+            " (model_f0_mean 170) (model_f0_std 34)))",
+            "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / recipe.rate:.3f})",
+            "-o",
+        ], text, f"festival voice {recipe.voice}")  # fmt: skip
     raise ValueError(f"unknown engine {recipe.engine!r} (expected espeak-ng, festival, {', '.join(FAMILY_VOICES)})")
 
 

@@ -61,9 +61,9 @@ DEBIAN_PACKAGES: Dict[str, str] = {
 RHVOICE_VOICES_ROOT = "/usr/share/RHVoice/voices"
 MBROLA_VOICES_ROOT = "/usr/share/mbrola"
 # The families beyond espeak-ng and festival's diphones: engine -> {voice: (source speaker, gender)}.
-# Whisper tiny.en's CER of six unseen sentences, unshifted: RHVoice 0.00-0.03, flite rms 0.005,
-# awb 0.07, kal16 0.07, MBROLA 0.11-0.16 (festival's kal / ked diphones 0.12 / 0.19, espeak-ng
-# 0.22-0.33), Piper's neural joe 0.012. RHVoice's and flite's ``slt`` are the outside voice's
+# Whisper tiny.en's CER of each family's own corpus clips (benchmarks/recipe_intelligibility.py on
+# the family corpora, docs/corpus.md): RHVoice 0.01-0.10 by voice, flite 0.10-0.18, Piper joe 0.07,
+# MBROLA 0.23-0.30 (the recipe corpus: 0.42). RHVoice's and flite's ``slt`` are the outside voice's
 # speaker: test only, and not here. Piper comes from PyPI (the ``voices`` extra), not Debian.
 FAMILY_VOICES: Dict[str, Dict[str, Tuple[str, str]]] = {
     "rhvoice": {"alan": ("awb", "M"), "bdl": ("bdl", "M"), "clb": ("clb", "F"), "evgeniy-eng": ("evgeniy", "M"),
@@ -73,7 +73,8 @@ FAMILY_VOICES: Dict[str, Dict[str, Tuple[str, str]]] = {
     "piper": {"joe": ("joe", "M")},
 }  # fmt: skip
 # The sox formant shifts of a family's voices, in cents: within the range where the voice stays
-# intelligible (RHVoice and flite: CER <= 0.06 at +-300; MBROLA loses words under any shift).
+# intelligible (a scratch trial before the families were built, not in benchmarks/: RHVoice and
+# flite kept CER <= 0.06 at +-300 cents on six sentences; MBROLA lost words under any shift).
 FAMILY_SHIFTS: Dict[str, Sequence[int]] = {
     "rhvoice": (-300, -150, 0, 150, 300),
     "flite": (-300, -150, 0, 150, 300),
@@ -82,7 +83,7 @@ FAMILY_SHIFTS: Dict[str, Sequence[int]] = {
 }
 # The split by source speaker, never by clip. Pre-training: espeak-ng's variants and festival's
 # diphone speakers (kal, ked), as the shipped model's, and two of the most intelligible new voices
-# (RHVoice bdl, flite rms: CER 0.000 and 0.005), so that the base hears clear speech; meta-training:
+# (RHVoice bdl, flite rms: CER 0.021 and 0.100 in their corpus), so that the base hears clear speech; meta-training:
 # speakers pre-training never saw; dev: the choices (two families); test: in neither (slt, the
 # outside voice's speaker, is test only). 14 people in all: every part is small.
 SOURCE_ROLES: Dict[str, str] = {

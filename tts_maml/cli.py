@@ -149,7 +149,7 @@ def _adapt(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         optimizer=args.optimizer,
-        fit_griffin_lim=args.fit_griffin_lim,
+        fit_griffin_lim=args.fit_griffin_lim, speakers=args.speakers,
     )
     losses = result.val_losses or result.support_losses
     kind = "held-out" if result.val_losses else "support"
@@ -230,11 +230,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         shots=args.shots, queries=args.queries, steps=_numbers(args.steps, int, "--steps"), seeds=args.seeds,
         reference_step=args.reference_step, lr=args.lr, device=args.device, overwrite=args.overwrite,
         progress=not args.no_progress, voices=args.voice, adapter_preset=args.adapter_preset,
-        fit_griffin_lim=args.fit_griffin_lim,
+        fit_griffin_lim=args.fit_griffin_lim, speakers=args.speakers,
     )  # fmt: skip
     voices = f" and {len(args.voice)} voice{'s' if len(args.voice) != 1 else ''}" if args.voice else ""
     print(f"report: {os.path.join(args.out, 'report.md')} ({len(results['runs'])} measurements on "
-          f"{len(results['speakers']['test'])} test speakers{voices})")  # fmt: skip
+          f"{len(results['speakers'][args.speakers])} {args.speakers} speakers{voices})")  # fmt: skip
     return 0
 
 
@@ -527,6 +527,9 @@ def _evaluate_parser(sub: Any) -> None:
     p.add_argument("--fit-griffin-lim", action="store_true",
                    help="both models speak each step's query sentences at the Griffin-Lim exponent fitted to the "
                    "support clips, as tts-maml adapt --fit-griffin-lim does")  # fmt: skip
+    p.add_argument("--speakers", choices=("test", "dev"), default="test",
+                   help="measure on the corpus's test speakers (default) or its dev speakers: choices such as an "
+                   "adapter or a rate are made on dev, never on test")  # fmt: skip
     _add_device(p)
     _add_overwrite(p, progress=True)
     p.set_defaults(func=_evaluate)

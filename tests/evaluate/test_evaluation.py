@@ -182,6 +182,22 @@ def test_evaluate_without_a_baseline_measures_only_the_steps_asked_for(meta_trai
     assert results["models"]["meta"]["adapted_tensors"] == 1  # the voice slot alone
 
 
+def test_evaluate_on_the_dev_speakers_measures_them_and_says_so(meta_trained, four_held_out, tmp_path):
+    # Choices (an adapter, a rate) are measured on the dev speakers, never on the test speakers.
+    checkpoint, config = meta_trained
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model_path", checkpoint, "--config_path", config, "--corpus", four_held_out.out,
+                 "--out", str(out), "--shots", "3", "--queries", "1", "--steps", "1", "--seeds", "1",
+                 "--speakers", "dev", "--no-progress"]) == 0  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    dev = results["speakers"]["dev"]
+    assert dev and {r["speaker"] for r in results["runs"]} == set(dev)
+    assert results["protocol"]["measured_on"] == "dev"
+    assert results["summary"]["meta"]["speaker_similarity"]["n"] == [len(dev)] * 2
+    report = (out / "report.md").read_text()
+    assert "Measured on the dev speakers" in report and f"Dev speakers ({len(dev)})" in report
+
+
 @pytest.mark.slow
 def test_train_baseline_chooses_a_rate_on_the_dev_speakers_and_records_it(meta_trained, four_held_out, tmp_path, capsys):
     checkpoint, config = meta_trained

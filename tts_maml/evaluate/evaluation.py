@@ -211,6 +211,7 @@ def evaluate(
     voices: Sequence[str] = (),
     adapter_preset: Optional[str] = None,
     fit_griffin_lim: bool = False,
+    speakers: str = "test",
 ) -> Dict[str, Any]:
     """Run the protocol (module docstring) and write the report into ``out``; returns the results.
 
@@ -239,7 +240,12 @@ def evaluate(
             meta-trained on (as ``tts-maml adapt --adapter-preset`` does).
         fit_griffin_lim: both models speak each step's query sentences at the Griffin-Lim exponent
             fitted to the episode's support clips (as ``tts-maml adapt --fit-griffin-lim`` does).
+        speakers: ``"test"``, or ``"dev"`` to measure on the dev speakers instead: for choices (an
+            adapter, a rate) that must never be made on the test speakers. The report's summary is of
+            the speakers measured (``results["protocol"]["measured_on"]``).
     """
+    if speakers not in ("dev", "test"):
+        raise ValueError(f"--speakers must be dev or test, got {speakers!r}")
     steps = sorted(set(int(s) for s in steps) | {0} | ({int(reference_step)} if baseline_model_path else set()))
     if steps[0] < 0:
         raise ValueError(f"--steps must be >= 0, got {steps[0]}")
@@ -259,7 +265,7 @@ def evaluate(
         results = _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr,
                             baseline_lrs, baseline_select_by, baseline_adapter_preset, held_out_speakers, shots,
                             queries, steps, seeds, reference_step, lr, device, progress, work, voices,
-                            adapter_preset, fit_griffin_lim, listening)  # fmt: skip
+                            adapter_preset, fit_griffin_lim, listening, speakers)  # fmt: skip
     os.makedirs(out, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=2), os.path.join(out, "results.json"))
     for metric in METRICS if results["summary"] else ():  # the plots are of the test speakers
@@ -272,28 +278,30 @@ def evaluate(
 def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,
               baseline_select_by, baseline_adapter_preset, held_out_speakers, shots, queries, steps, seeds,
               reference_step, lr, device, progress, work, voices, adapter_preset,
-              fit_griffin_lim, listening) -> Dict[str, Any]:  # fmt: skip
+              fit_griffin_lim, listening, speakers="test") -> Dict[str, Any]:  # fmt: skip
     # evaluate() without the output files; ``work`` holds the phonemes and wavs of the evaluated clips.
     meta = Subject("meta", model_path, config_path, adapter_preset=adapter_preset, lr=lr, device=device,
                    phoneme_cache=work, fit_griffin_lim=fit_griffin_lim)  # fmt: skip
     samples = held_out_samples(corpus, held_out_speakers, seed=meta.loaded.config.maml.seed) if corpus else []
     dev, test = split_dev_test(s["speaker_name"] for s in samples)
-    if corpus and not test:
-        raise ValueError(f"{corpus}: no held-out speakers to test on")
+    measured = test if speakers == "test" else dev  # the summary's speakers
+    if corpus and not measured:
+        raise ValueError(f"{corpus}: no held-out {speakers} speakers to measure on")
     voice_samples = voice_folder_samples(meta.loaded, voices, work)
     voice_names = list(dict.fromkeys(s["speaker_name"] for s in voice_samples))
     clash = sorted(set(voice_names) & set(dev + test))
     if clash:
         raise ValueError(f"--voice {clash[0]}: a held-out speaker of {corpus} has the same name")
     cache: Dict[str, np.ndarray] = {}
-    test_episodes = make_trials(samples, test, range(seeds), shots, queries, cache)
+    test_episodes = make_trials(samples, measured, range(seeds), shots, queries, cache)
     voice_episodes = make_trials(voice_samples, voice_names, range(seeds), shots, queries, cache)
     results: Dict[str, Any] = {
         "protocol": {"shots": shots, "queries": queries, "seeds": list(range(seeds)), "steps": steps,
                      "reference_step": reference_step, "interval": INTERVAL,
                      "split": "tts_maml.corpus.speaker_split.split_dev_test: held-out speakers sorted, first half "
                               "(rounded down) dev, the rest test; ids that say their role (dev000, test000) "
-                              "by it"},
+                              "by it",
+                     "measured_on": speakers},
         "corpus": os.path.abspath(corpus) if corpus else None,
         "speakers": {"dev": dev, "test": test, "voices": voice_names},
         "models": {"meta": {"model_path": os.path.abspath(model_path), **meta.describe()}},
@@ -320,7 +328,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
     # What Whisper heard of the real query clips (the error rates' ceiling), beside their sentences.
     results["real_clips"] = [{"speaker": e.speaker, "seed": e.seed, "texts": [c["text"] for c in e.query],
                               "heard": e.real_transcripts} for e in test_episodes + voice_episodes]  # fmt: skip
-    test_set = set(test)
+    test_set = set(measured)
     tested = [r for r in rows if r["speaker"] in test_set]
     results["summary"] = summarise(tested, steps)
     results["no_clips"] = no_clips_summary(tested)
@@ -329,7 +337,7 @@ def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_con
     for name in voice_names:
         voice = voice_summary(rows, name, steps, test_episodes, voice_episodes)
         results["voices"][name] = {**voice, "bounds": with_vocoder_ceiling(voice["bounds"], voice_vocoder[name])}
-    results["warnings"] = _shortfalls(len(test), seeds) if corpus else []
+    results["warnings"] = _shortfalls(len(measured), seeds) if corpus else []
     for w in results["warnings"]:
         logger.warning(w)
     return results
@@ -367,10 +375,14 @@ def report_markdown(results: Dict[str, Any]) -> str:
     """The report: speaker sets, floor and ceiling, the baseline's learning-rate choice, one table
     per metric (mean [95% interval] per step and model), the steps-to-match ratio, and the voices
     of clips folders."""
-    p, test = results["protocol"], results["speakers"]["test"]
+    p = results["protocol"]
+    test = results["speakers"][p.get("measured_on", "test")]  # the speakers the tables are of
     lines = ["# Adaptation to unseen test speakers" if test else "# Adaptation to voices of clips folders", ""]
+    if p.get("measured_on") == "dev":  # every table below is of the dev speakers
+        lines += ["**Measured on the dev speakers** (`--speakers dev`): for choices, not a test result; "
+                  "\"test\" below means the speakers measured.", ""]  # fmt: skip
     if test:
-        lines += [f"Test speakers ({len(test)}): {', '.join(test)}.  ",
+        lines += [f"{p.get('measured_on', 'test').capitalize()} speakers ({len(test)}): {', '.join(test)}.  ",
                   f"Dev speakers ({len(results['speakers']['dev'])}, learning-rate choice only): "
                   f"{', '.join(results['speakers']['dev']) or 'none'}.  "]  # fmt: skip
     voices = results["speakers"].get("voices") or []

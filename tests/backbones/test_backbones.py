@@ -143,6 +143,24 @@ def test_vits_discriminator_is_never_adapted():
     assert not any(n.startswith("disc.") for n in backbone.meta_parameter_names(model))
 
 
+def test_glow_tts_decoder_affine_is_each_decoder_channel_scale_and_shift():
+    # Every decoder layer's per-channel scale and shift (ActNorm, convolution biases, weight-norm gains),
+    # none of the convolutions' directions, nothing outside the decoder but the voice slot.
+    backbone = GlowTTSBackbone(GlowTTSBackbone.tiny_config())
+    model = backbone.build_model()
+    names = resolve_adapter(model, backbone.presets, "decoder_affine")
+    params = dict(model.named_parameters())
+    assert "emb_g.weight" in names and all(n.startswith("decoder.") for n in names if n != "emb_g.weight")
+    assert not any(n.endswith("original1") or n.endswith("end.weight") or n.endswith(".weight") and n != "emb_g.weight"
+                   for n in names)  # fmt: skip
+    assert all(params[n].dim() == 1 or params[n].shape.numel() == max(params[n].shape) for n in names if n != "emb_g.weight")
+    decoder_convs = [n for n in params if n.startswith("decoder.") and n.endswith("original1")]
+    assert {n.replace("original1", "original0") for n in decoder_convs} <= set(names)
+    norms = resolve_adapter(model, backbone.presets, "decoder_norms")
+    assert set(norms) < set(names) and count_parameters(model, names) < count_parameters(
+        model, resolve_adapter(model, backbone.presets, "decoder"))
+
+
 def test_glow_tts_actnorm_is_locked():
     backbone = GlowTTSBackbone(GlowTTSBackbone.tiny_config())
     assert backbone.config.data_dep_init_steps == 0

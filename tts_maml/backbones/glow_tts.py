@@ -31,6 +31,10 @@ from tts_maml.meta.parameter_selection import AdapterPreset
 # layer, and the duration predictor's first convolution (Coqui concatenates the speaker vector to its
 # input, so no separate layer carries it).
 _CONDITIONING = r"emb_g|.*\.cond_layer|encoder\.duration_predictor\.conv_1"
+# Every decoder layer's per-channel scale and shift, the decoder's BitFit: the ActNorm scales and
+# shifts, and each coupling layer's convolution biases and weight-norm gains (g of w = g v / |v|: one
+# scale per output channel). The convolutions' directions v stay shared.
+_DECODER_AFFINE = r"decoder\.flows\.\d+\.(logs|bias|.+\.bias|.+\.parametrizations\.weight\.original0)|emb_g\.weight"
 
 
 class GlowTTSBackbone(Backbone):
@@ -53,6 +57,12 @@ class GlowTTSBackbone(Backbone):
                 "decoder_norms",
                 r"decoder\.flows\.\d+\.(logs|bias)|emb_g\.weight",
                 description="the decoder's ActNorm scales and shifts + the voice-slot embedding",
+            ),
+            AdapterPreset(
+                "decoder_affine",
+                _DECODER_AFFINE,
+                description="per-channel scale and shift of every decoder layer (ActNorm, each convolution's bias and "
+                "weight-norm gain) + the voice-slot embedding",
             ),
             AdapterPreset("decoder", r"decoder|emb_g", description="the flow decoder + the voice-slot embedding"),
             AdapterPreset("generator", r".*", description="every weight"),

@@ -244,21 +244,9 @@ def evaluate(
             adapter, a rate) that must never be made on the test speakers. The report's summary is of
             the speakers measured (``results["protocol"]["measured_on"]``).
     """
-    if speakers not in ("dev", "test"):
-        raise ValueError(f"--speakers must be dev or test, got {speakers!r}")
-    steps = sorted(set(int(s) for s in steps) | {0} | ({int(reference_step)} if baseline_model_path else set()))
-    if steps[0] < 0:
-        raise ValueError(f"--steps must be >= 0, got {steps[0]}")
-    if reference_step < 1:  # the steps-to-match ratio divides by it
-        raise ValueError(f"--reference-step must be >= 1, got {reference_step}")
-    if (baseline_model_path is None) != (baseline_config_path is None):
-        raise ValueError("--baseline_model_path and --baseline_config_path go together")
-    if seeds < 1 or shots < 1 or queries < 1:
-        raise ValueError(f"--seeds, --shots and --queries must be >= 1, got {seeds}, {shots}, {queries}")
-    if corpus is None and not voices:
-        raise ValueError("--corpus or --voice is needed: nothing to evaluate on")
-    if corpus is None and baseline_model_path is not None and baseline_lr is None:
-        raise ValueError("without --corpus there are no dev speakers to choose the baseline's rate on: pass --baseline_lr")
+    steps = _checked_steps(steps, reference_step, baseline_model_path)
+    _check_arguments(corpus, voices, speakers, seeds, shots, queries, baseline_model_path, baseline_config_path,
+                     baseline_lr)  # fmt: skip
     check_output_folder(out, overwrite)
     listening = Listening(steps)
     with tempfile.TemporaryDirectory(prefix="tts_maml_evaluate_") as work:
@@ -273,6 +261,31 @@ def evaluate(
     atomic_write_text(report_markdown(results), os.path.join(out, "report.md"))
     listening.write(out, results)
     return results
+
+
+def _checked_steps(steps: Sequence[int], reference_step: int, baseline_model_path: Optional[str]) -> List[int]:
+    # The steps measured: 0 always, the reference step when a baseline must match it.
+    steps = sorted(set(int(s) for s in steps) | {0} | ({int(reference_step)} if baseline_model_path else set()))
+    if steps[0] < 0:
+        raise ValueError(f"--steps must be >= 0, got {steps[0]}")
+    if reference_step < 1:  # the steps-to-match ratio divides by it
+        raise ValueError(f"--reference-step must be >= 1, got {reference_step}")
+    return steps
+
+
+def _check_arguments(corpus, voices, speakers, seeds, shots, queries, baseline_model_path, baseline_config_path,
+                     baseline_lr) -> None:  # fmt: skip
+    # evaluate()'s arguments that cannot go together, each refused with the flag's name.
+    if speakers not in ("dev", "test"):
+        raise ValueError(f"--speakers must be dev or test, got {speakers!r}")
+    if (baseline_model_path is None) != (baseline_config_path is None):
+        raise ValueError("--baseline_model_path and --baseline_config_path go together")
+    if seeds < 1 or shots < 1 or queries < 1:
+        raise ValueError(f"--seeds, --shots and --queries must be >= 1, got {seeds}, {shots}, {queries}")
+    if corpus is None and not voices:
+        raise ValueError("--corpus or --voice is needed: nothing to evaluate on")
+    if corpus is None and baseline_model_path is not None and baseline_lr is None:
+        raise ValueError("without --corpus there are no dev speakers to choose the baseline's rate on: pass --baseline_lr")
 
 
 def _protocol(model_path, config_path, corpus, baseline_model_path, baseline_config_path, baseline_lr, baseline_lrs,

@@ -153,7 +153,7 @@ def test_evaluate_runs_the_protocol_end_to_end(meta_trained, four_held_out, tmp_
     choice = results["baseline_lr_choice"]
     assert choice["speakers"] == dev and choice["chosen"] in (1e-3, 1e-2) and set(choice["lrs"]) == {"0.001", "0.01"}
     assert results["models"]["baseline"]["lr"] == choice["chosen"]
-    assert set(results["steps_to_match"]) == {"speaker_similarity", "query_loss"}
+    assert set(results["steps_to_match"]) == {"speaker_similarity", "campplus_similarity", "query_loss"}
     assert any("only 2 test speakers" in w for w in results["warnings"])
     report = (out / "report.md").read_text()
     assert "Test speakers (2)" in report and "floor" in report and "ceiling" in report and "(chosen)" in report

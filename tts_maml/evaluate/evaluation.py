@@ -170,14 +170,16 @@ def voice_summary(rows: Sequence[Dict[str, Any]], name: str, steps: Sequence[int
 
 def steps_to_match(summary: Dict[str, Any], steps: Sequence[int], reference_step: int = REFERENCE_STEP,
                    meta: str = "meta", baseline: str = "baseline") -> Dict[str, Dict[str, Any]]:  # fmt: skip
-    """Per metric (similarity, query loss): the meta model's mean at ``reference_step``, the first
-    listed step at which the baseline's mean is as good, and that step / ``reference_step`` (None
-    when the baseline does not get there within the listed steps)."""
+    """Per metric (each encoder's similarity, the query loss; those ``summary`` has): the meta model's
+    mean at ``reference_step``, the first listed step at which the baseline's mean is as good, and that
+    step / ``reference_step`` (None when the baseline does not get there within the listed steps)."""
     steps = list(steps)
     if reference_step not in steps or meta not in summary or baseline not in summary:
         return {}
     out = {}
-    for metric in ("speaker_similarity", "query_loss"):
+    for metric in ("speaker_similarity", "campplus_similarity", "query_loss"):
+        if metric not in summary[meta] or metric not in summary[baseline]:
+            continue
         target = summary[meta][metric]["mean"][steps.index(reference_step)]
         better = (lambda v: v <= target) if metric in LOWER_IS_BETTER else (lambda v: v >= target)  # noqa: E731
         curve = zip(steps, summary[baseline][metric]["mean"])

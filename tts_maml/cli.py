@@ -149,7 +149,7 @@ def _adapt(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         optimizer=args.optimizer,
-        fit_griffin_lim=args.fit_griffin_lim, speakers=args.speakers,
+        fit_griffin_lim=args.fit_griffin_lim,
     )
     losses = result.val_losses or result.support_losses
     kind = "held-out" if result.val_losses else "support"

@@ -16,7 +16,7 @@ evaluate`` report), ``settings.json`` and ``settings.md``. A setting already mea
 measured again.
 
     python benchmarks/inference_settings.py --model_path runs/base_clear/model.pth \
-        --config_path runs/base_clear/config.json \
+        --config_path runs/base_clear_gv/config.json \
         --corpus ~/.cache/tts_maml/families-meta_train-dev-test-u20-s0 --out inference_settings
 """
 

@@ -13,7 +13,7 @@ Writes into ``--out`` one ``tts-maml evaluate`` report per checkpoint (``meta_st
 ``meta_step_N/results.json`` exists) is read, not measured again, so the script can be re-run as
 the run goes on.
 
-    python benchmarks/meta_curve.py --run runs/meta_families/<run folder> --init runs/base_clear \
+    python benchmarks/meta_curve.py --run runs/meta_families_decoder_affine_fomaml/<run folder> --init runs/base_clear_gv \
         --corpus ~/.cache/tts_maml/families-meta_train-dev-test-u20-s0 --seeds 1 --every 100 --out meta_curve
 """
 

@@ -109,10 +109,11 @@ def test_pretrain_recipe_then_fine_tuning_with_drawn_d_vectors(tmp_path, monkeyp
     last = torch.load(max(glob.glob(os.path.join(first, "checkpoint_*.pth")), key=os.path.getmtime),
                       map_location="cpu", weights_only=False)  # fmt: skip
     assert last["step"] == torch.load(os.path.join(first, "best_model.pth"), weights_only=False)["step"] > 0
-    # On from its last weights, each clip conditioned on the mean of 2 of its speaker's clips.
+    # On from its last weights, each clip conditioned on the mean of 2 of its speaker's clips, with the
+    # global-variance term and the mel floor dequantised.
     args = [recipe, *common, "--coqpit.epochs", "2", "--coqpit.run_name", "second", "--d-vector-clips", "2",
             "--from-checkpoint", os.path.join(first, f"checkpoint_{last['step']}.pth"), "--global-variance-weight", "1",
-            "--extra-data-path", str(extra)]  # fmt: skip
+            "--floor-noise", "0.5", "--extra-data-path", str(extra)]  # fmt: skip
     monkeypatch.setattr(sys, "argv", args)
     runpy.run_path(recipe, run_name="__main__")
     (second,) = glob.glob(os.path.join(out, "second-*"))

@@ -87,6 +87,11 @@ MAML_CONFIG_DOC = """Meta-learning settings.
             path (prior means, inference noise, inverse decoder) than in the real clip
             (:mod:`tts_maml.global_variance`), against the over-smoothing that maximum
             likelihood alone drifts to. Defaults to 0.0.
+        floor_noise: Glow-TTS only. Scale of the half-normal noise that moves the mel values on the
+            silence floor below it in the task loss, inner and outer (:mod:`tts_maml.floor_dequantization`):
+            without it the bands a 16 kHz voice leaves empty make the loss so sharp along the
+            decoder's per-channel scales that an inner loop over them diverges. Use the value the base
+            was pre-trained with (``--floor-noise``). Defaults to 0.0.
         train_discriminator: VITS only. If True, the discriminator trains in the outer loop: each
             meta-step it takes one step of Coqui's discriminator loss on the query clips against
             the adapted generator's output, and the query loss adds Coqui's adversarial and
@@ -135,6 +140,7 @@ class MamlConfig(Coqpit):
     train_discriminator: bool = field(default=False, metadata=_help("train_discriminator"))
     synthesis_loss_weight: float = field(default=0.0, metadata=_help("synthesis_loss_weight"))
     global_variance_weight: float = field(default=0.0, metadata=_help("global_variance_weight"))
+    floor_noise: float = field(default=0.0, metadata=_help("floor_noise"))
     voice_start: str = field(default="learned", metadata=_help("voice_start"))
     d_vector_projection: Optional[dict] = field(default=None, metadata=_help("d_vector_projection"))
 
@@ -149,7 +155,7 @@ class MamlConfig(Coqpit):
             if not getattr(self, name) > 0:
                 raise ValueError(f"maml.{name} must be > 0, got {getattr(self, name)}")
         for name in ("inner_grad_clip", "outer_grad_clip", "first_order_warmup_steps", "held_out_tasks",
-                     "synthesis_loss_weight", "global_variance_weight"):
+                     "synthesis_loss_weight", "global_variance_weight", "floor_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"maml.{name} must be >= 0, got {getattr(self, name)}")
         if self.voice_start not in VOICE_STARTS:

@@ -6,6 +6,7 @@
 #   python recipes/vctk/pretrain_glow_tts.py --continue_path runs/<run folder>    # resume
 #   python recipes/vctk/pretrain_glow_tts.py --output-path runs --from-checkpoint runs/<run>/checkpoint_N.pth \
 #       --global-variance-weight 1 --coqpit.epochs 1    # then global-variance fine-tuning (a new run folder)
+#   ... --floor-noise 0.5     # mel values on the silence floor dequantised (tts_maml.floor_dequantization)
 #   ... --d-vector-clips 3    # each clip conditioned on the mean of 3 of its speaker's clips, not the speaker's mean
 #   ... --extra-data-path /data/more_voices   # train on another VCTK-layout folder's speakers too (repeatable)
 #
@@ -26,7 +27,7 @@ from TTS.tts.utils.speakers import SpeakerManager
 from tts_maml.corpus.offline import PRETRAIN_CORPUS, offline_corpus
 from tts_maml.corpus.samples import load_samples
 from tts_maml.speakers.d_vectors import prepare_d_vectors
-from tts_maml.global_variance import GlobalVarianceGlowTTS
+from tts_maml.floor_dequantization import FloorDequantizedGlowTTS
 from tts_maml.training.pretraining import checkpoint_rate, fine_tuning_config, pretrain_glow_tts_config
 from tts_maml.training.recipe import coqui_setup, output_folder, recipe_arguments
 
@@ -36,6 +37,9 @@ def fine_tuning_arguments(parser):
                         help="train on from this pre-training checkpoint's weights, at the rate NoamLR had reached")  # fmt: skip
     parser.add_argument("--global-variance-weight", type=float, default=0.0,
                         help="weight of the global-variance loss on the synthesis path (default 0: Coqui's losses only)")  # fmt: skip
+    parser.add_argument("--floor-noise", type=float, default=0.0,
+                        help="dequantise the mel values on the silence floor with half-normal noise of this scale "
+                             "(tts_maml.floor_dequantization; default 0: Coqui's training unchanged)")  # fmt: skip
     parser.add_argument("--d-vector-clips", type=int, default=None,
                         help="each clip's d-vector is the mean of this many of its speaker's 8 embedded clips, drawn for it "
                              "(3 spreads them as much as a new voice's 5-clip mean; default: one mean per speaker)")  # fmt: skip
@@ -67,8 +71,9 @@ def main():
     ap, tokenizer, config = coqui_setup(config, dataset, output_path)
     config.datasets += extras
     speakers = SpeakerManager.init_from_config(config)
-    if args.global_variance_weight:
-        model = GlobalVarianceGlowTTS(config, ap, tokenizer, speakers, weight=args.global_variance_weight)
+    if args.global_variance_weight or args.floor_noise:
+        model = FloorDequantizedGlowTTS(config, ap, tokenizer, speakers, weight=args.global_variance_weight,
+                                        floor_noise=args.floor_noise)  # fmt: skip
     else:
         model = GlowTTS(config, ap, tokenizer, speaker_manager=speakers)
     trainer = Trainer(TrainerArgs(restore_path=args.from_checkpoint or ""), config, output_path, model=model,

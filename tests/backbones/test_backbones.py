@@ -271,3 +271,15 @@ def test_glow_tts_global_variance_term_trains_the_synthesis_path_through_the_fas
     names = ["decoder.flows.0.logs", "encoder.proj_m.weight"]
     grads = torch.autograd.grad(term, [params[n] for n in names])
     assert all(g.abs().sum() > 0 for g in grads)
+
+
+def test_glow_tts_floor_noise_dequantises_the_floor_the_same_way_at_every_inner_step(phoneme_cache, small_samples):
+    backbone, model, _, tasks = setup(GlowTTSBackbone, phoneme_cache, small_samples)
+    params, batch = dict(model.named_parameters()), tasks[0].support
+    assert (batch["mel_input"] <= -model.ap.max_norm).any()  # the clips' silences sit on the floor
+    coqui = backbone.task_losses(model, params, batch)["loss"]
+    backbone.config.maml.floor_noise = 0.5
+    noisy = backbone.task_losses(model, params, batch)["loss"]
+    assert torch.isfinite(noisy) and not torch.allclose(noisy, coqui)
+    assert torch.equal(backbone.task_losses(model, params, batch)["loss"], noisy)  # the batch's seed
+    assert torch.allclose(backbone.task_losses(model, params, batch, extra_terms=False)["loss"], coqui)

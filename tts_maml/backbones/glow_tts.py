@@ -2,7 +2,9 @@
 
 Task loss: Coqui's ``GlowTTSLoss`` (maximum likelihood of the mel frames under the flow + duration
 loss) on the outputs of Coqui's ``GlowTTS.forward``, plus ``maml.global_variance_weight`` times the
-global-variance term of the synthesis path (:mod:`tts_maml.global_variance`) when it is set. The
+global-variance term of the synthesis path (:mod:`tts_maml.global_variance`) when it is set, on mel
+spectrograms whose silence floor is dequantised when ``maml.floor_noise`` is set
+(:mod:`tts_maml.floor_dequantization`). The
 ActNorm layers stay locked (no data-dependent initialisation: it would write into the parameters
 during a forward pass), and the vocoder is Coqui's own at synthesis time (HiFi-GAN when given,
 Griffin-Lim otherwise).
@@ -24,6 +26,7 @@ from TTS.tts.layers.losses import GlowTTSLoss
 
 from tts_maml.backbones.base import Backbone, Batch, apply_overrides, preset_fields
 from tts_maml.config import MamlGlowTTSConfig
+from tts_maml.floor_dequantization import dequantize_floor, mel_floor
 from tts_maml.global_variance import GlobalVarianceForward
 from tts_maml.meta.parameter_selection import AdapterPreset
 
@@ -152,11 +155,17 @@ class GlowTTSBackbone(Backbone):
     def task_losses(self, model: nn.Module, params: Dict[str, Tensor], batch: Batch,
                     extra_terms: bool = True) -> Dict[str, Tensor]:  # fmt: skip
         """Coqui's Glow-TTS loss: MLE of the mel frames + duration loss (+ ``gv_loss`` weighted by
-        ``maml.global_variance_weight``, when it is set and ``extra_terms``)."""
+        ``maml.global_variance_weight``, when it is set and ``extra_terms``). With ``extra_terms`` and
+        ``maml.floor_noise``, the mel frames' floor values are dequantised first (the same draw at
+        every inner step: the batch's seed)."""
         weight = self.config.maml.global_variance_weight if extra_terms else 0.0
-        inputs = (batch["text_input"], batch["text_lengths"], batch["mel_input"], batch["mel_lengths"])
+        floor_noise = self.config.maml.floor_noise if extra_terms else 0.0
         aux_input = {"aux_input": {"d_vectors": None, "speaker_ids": batch["speaker_ids"]}}
-        with self.seeded(batch):  # the seed also fixes the synthesis path's noise
+        with self.seeded(batch):  # the seed also fixes the synthesis path's noise and the floor's
+            mel = batch["mel_input"]
+            if floor_noise > 0:
+                mel = dequantize_floor(mel, mel_floor(self.config.audio), floor_noise)
+            inputs = (batch["text_input"], batch["text_lengths"], mel, batch["mel_lengths"])
             if weight > 0:
                 named = {f"glow.{name}": tensor for name, tensor in params.items()}
                 outputs = functional_call(GlobalVarianceForward(model), named, inputs, aux_input)

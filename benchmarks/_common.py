@@ -1,5 +1,6 @@
 """What the benchmarks share: the tiny model, a small corpus and prebuilt episode batches."""
 
+import json
 import os
 import random
 import socket
@@ -50,6 +51,18 @@ def setup(corpus, algorithm="maml", inner_steps=3, meta_batch_size=4, config=Non
     tasks = [TaskBatch(e.task, backbone.make_batch(model, e.support), backbone.make_batch(model, e.query)) for e in episodes]
     learner = backbone.make_learner(model)
     return backbone, model, learner, tasks
+
+
+def evaluated(model_path, config_path, corpus, out, **kwargs):
+    """``tts-maml evaluate``'s results in ``out``: read back from its ``results.json`` when there is one
+    (a re-run measures only what is missing), else measured (``kwargs`` go to ``evaluate``)."""
+    done = os.path.join(out, "results.json")
+    if os.path.isfile(done):
+        with open(done, encoding="utf-8") as f:
+            return json.load(f)
+    from tts_maml.evaluate.evaluation import evaluate
+
+    return evaluate(model_path, config_path, corpus, out, overwrite=True, progress=False, **kwargs)
 
 
 def table(header, rows):

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from _common import evaluated  # noqa: E402
 from tts_maml import judges  # noqa: E402
 
 JUDGED = ("speaker_similarity", "campplus_similarity", "cer")
@@ -95,20 +96,12 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    from tts_maml.evaluate.evaluation import evaluate
-
     settings = [(float(p), float(n)) for p in args.powers.split(",") for n in args.noise_scales.split(",")]
     rows, speakers = {}, 0
     for s in settings:
         folder = os.path.join(args.out, f"p{s[0]}_n{s[1]}")
-        done = os.path.join(folder, "report", "results.json")
-        if os.path.isfile(done):
-            with open(done, encoding="utf-8") as f:
-                results = json.load(f)
-        else:
-            config = setting_config(args.config_path, s, folder)
-            results = evaluate(args.model_path, config, args.corpus, os.path.join(folder, "report"), steps=[0],
-                               seeds=args.seeds, speakers="dev", overwrite=True, progress=False)  # fmt: skip
+        results = evaluated(args.model_path, setting_config(args.config_path, s, folder), args.corpus,
+                            os.path.join(folder, "report"), steps=[0], seeds=args.seeds, speakers="dev")  # fmt: skip
         rows[s] = step0(results)
         speakers = len(results["speakers"]["dev"])
     chosen = choose(rows, args.cer_margin)

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from _common import evaluated  # noqa: E402
 from tts_maml import judges  # noqa: E402
 
 CHECKPOINT = re.compile(r"checkpoint_(\d+)\.pth")
@@ -56,16 +57,9 @@ def run_adapter(config_path: str) -> Tuple[Optional[str], float]:
 def measure(meta_steps: int, model_path: str, config_path: str, args: argparse.Namespace,
             preset: Optional[str] = None, lr: Optional[float] = None) -> Dict[str, Any]:  # fmt: skip
     """The evaluation's results of one checkpoint on the dev speakers (read back if already measured)."""
-    from tts_maml.evaluate.evaluation import evaluate
-
-    out = os.path.join(args.out, f"meta_step_{meta_steps}")
-    done = os.path.join(out, "results.json")
-    if os.path.isfile(done):
-        with open(done, encoding="utf-8") as f:
-            return json.load(f)
-    return evaluate(model_path, config_path, args.corpus, out, steps=args.steps, seeds=args.seeds,
-                    shots=args.shots, queries=args.queries, speakers="dev", adapter_preset=preset, lr=lr,
-                    overwrite=True, progress=False)  # fmt: skip
+    return evaluated(model_path, config_path, args.corpus, os.path.join(args.out, f"meta_step_{meta_steps}"),
+                     steps=args.steps, seeds=args.seeds, shots=args.shots, queries=args.queries, speakers="dev",
+                     adapter_preset=preset, lr=lr)  # fmt: skip
 
 
 def curve_rows(results: Dict[int, Dict[str, Any]], steps: Sequence[int]) -> Dict[str, Dict[str, Any]]:

@@ -72,7 +72,8 @@ def _convert(args: argparse.Namespace) -> int:
     from tts_maml.training.conversion import convert
 
     summary = convert(args.model_path, args.config_path, args.out, d_vector_file=args.d_vector_file,
-                      projection=args.projection, overwrite=args.overwrite)  # fmt: skip
+                      projection=args.projection, overwrite=args.overwrite,
+                      global_variance_weight=args.global_variance_weight, floor_noise=args.floor_noise)  # fmt: skip
     start = "their clips' d-vector" if summary["voice_start"] == "d_vector" else "the mean voice"
     print(f"converted a {summary['kind']} model of {summary['speakers']} speakers into {args.out} "
           f"(model.pth, config.json); new voices start from {start}")  # fmt: skip
@@ -359,6 +360,12 @@ def _convert_parser(sub: Any) -> None:
     p.add_argument("--d_vector_file", default=None, help="a d-vector model's d-vector file (default: the config's)")
     p.add_argument("--projection", default=None,
                    help="the d-vectors' projection JSON (default: d_vector_projection.json beside the d-vector file)")  # fmt: skip
+    p.add_argument("--global-variance-weight", type=float, default=0.0,
+                   help="Glow-TTS: the global-variance weight the checkpoint was trained with, kept in the task loss "
+                        "(maml.global_variance_weight; default 0)")  # fmt: skip
+    p.add_argument("--floor-noise", type=float, default=0.0,
+                   help="Glow-TTS: the --floor-noise the checkpoint was pre-trained with, kept in the task loss "
+                        "(maml.floor_noise; default 0)")  # fmt: skip
     _add_overwrite(p)
     p.set_defaults(func=_convert)
 

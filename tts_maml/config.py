@@ -91,7 +91,7 @@ MAML_CONFIG_DOC = """Meta-learning settings.
             silence floor below it in the task loss, inner and outer (:mod:`tts_maml.floor_dequantization`):
             without it the bands a 16 kHz voice leaves empty make the loss so sharp along the
             decoder's per-channel scales that an inner loop over them diverges. Use the value the base
-            was pre-trained with (``--floor-noise``). Defaults to 0.0.
+            was pre-trained with (``--floor-noise``; ``tts-maml convert --floor-noise`` writes it). Defaults to 0.0.
         train_discriminator: VITS only. If True, the discriminator trains in the outer loop: each
             meta-step it takes one step of Coqui's discriminator loss on the query clips against
             the adapted generator's output, and the query loss adds Coqui's adversarial and

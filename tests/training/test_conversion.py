@@ -122,3 +122,16 @@ def test_single_speaker_models_and_mismatched_widths_are_refused_by_name(tmp_pat
                                 d_vector_file=str(d_file), d_vector_dim=7)  # fmt: skip
     with pytest.raises(ValueError, match="hidden_channels_enc"):
         convert(ckpt, cfg, str(tmp_path / "out2"))
+
+
+def test_the_pre_training_loss_terms_are_kept_for_the_task_loss_and_refused_for_vits(tmp_path):
+    _, ckpt, cfg = _coqui_model(tmp_path, GlowTTSBackbone, speakers=["a", "b"])
+    convert(ckpt, cfg, str(tmp_path / "out"), global_variance_weight=1.0, floor_noise=0.5)
+    _, config = _converted(str(tmp_path / "out"))
+    assert config.maml.global_variance_weight == 1.0 and config.maml.floor_noise == 0.5
+    with pytest.raises(ValueError, match="maml.floor_noise must be >= 0"):
+        convert(ckpt, cfg, str(tmp_path / "bad"), floor_noise=-1.0)
+    _, ckpt, cfg = _coqui_model(tmp_path, VitsBackbone, speakers=["a", "b"])
+    with pytest.raises(ValueError, match="floor_noise are Glow-TTS terms; this is a vits model"):
+        convert(ckpt, cfg, str(tmp_path / "vits"), floor_noise=0.5)
+    assert not os.path.exists(tmp_path / "vits" / "model.pth")

@@ -164,6 +164,16 @@ def _one_slot_config(config: Any, config_path: str, slot: _VoiceSlot) -> None:
     config.maml.d_vector_projection = slot.projection
 
 
+def _task_loss_terms(config: Any, config_path: str, **terms: float) -> None:
+    """Write the pre-training loss terms into ``config.maml``; refuses them for a model other than Glow-TTS."""
+    given = {name: value for name, value in terms.items() if value}
+    if given and config.model != "glow_tts":
+        raise ValueError(f"{config_path}: {', '.join(sorted(given))} are Glow-TTS terms; this is a {config.model} model")
+    for name, value in terms.items():
+        setattr(config.maml, name, float(value))
+    config.maml.check_values()
+
+
 def _converted_model(config: Any, model_path: str, state: Dict[str, torch.Tensor], slot: _VoiceSlot) -> torch.nn.Module:
     """The one-voice-slot model holding the checkpoint's weights and the slot; raises naming every misfit."""
     model = get_backbone(config).build_model()
@@ -182,6 +192,8 @@ def convert(
     d_vector_file: Optional[str] = None,
     projection: Optional[str] = None,
     overwrite: bool = False,
+    global_variance_weight: float = 0.0,
+    floor_noise: float = 0.0,
 ) -> Dict[str, Any]:
     """Convert a Coqui multi-speaker checkpoint into a one-voice-slot tts_maml model in ``out``
     (``model.pth`` + ``config.json``, each written atomically).
@@ -195,6 +207,9 @@ def convert(
             ``d_vector_projection.json`` beside the d-vector file, if there). With it, new voices
             start from their clips' d-vector.
         overwrite: replace the files of a non-empty ``out``.
+        global_variance_weight, floor_noise: Glow-TTS only. The terms the checkpoint was pre-trained
+            with (``--global-variance-weight``, ``--floor-noise``), written into ``maml`` so that the
+            task loss of meta-training and adaptation sees the data and loss pre-training saw.
 
     Returns:
         A summary: source kind, number of speakers, the voice start, the output files.
@@ -207,6 +222,7 @@ def convert(
     state = dict(load_checkpoint(model_path)["model"])
     slot = _voice_slot(config, config_path, model_path, state, d_vector_file, projection)
     _one_slot_config(config, config_path, slot)
+    _task_loss_terms(config, config_path, global_variance_weight=global_variance_weight, floor_noise=floor_noise)
     model = _converted_model(config, model_path, state, slot)
 
     os.makedirs(out, exist_ok=True)

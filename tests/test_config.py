@@ -52,6 +52,7 @@ def test_every_field_is_documented():
         ("eval_inner_steps", -2, "maml.eval_inner_steps"),
         ("global_variance_weight", -0.5, "maml.global_variance_weight"),
         ("floor_noise", -0.1, "maml.floor_noise"),
+        ("meta_learned", "decoder", "maml.meta_learned"),
         ("inner_lr_meta_lr", 0.0, "maml.inner_lr_meta_lr"),
     ],
 )

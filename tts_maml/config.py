@@ -26,6 +26,7 @@ ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
 # The one voice slot of every tts_maml model (see tts_maml.backbones.base): the default speakers.
 VOICE_NAME = "voice"
 VOICE_STARTS = ("learned", "d_vector")
+META_LEARNED = ("all", "adapter")
 
 
 MAML_CONFIG_DOC = """Meta-learning settings.
@@ -58,6 +59,10 @@ MAML_CONFIG_DOC = """Meta-learning settings.
             A single value given on the command line becomes a one-element list. Defaults to None.
         exclude_modules: parameters never adapted, same syntax; wins over ``target_modules`` and
             the preset. Defaults to None.
+        meta_learned: what the outer loop trains: ``"all"`` (every weight: MAML's shared
+            initialisation) or ``"adapter"`` (only the adapted tensors' starting values, and Meta-SGD's
+            rates; every other weight stays the base's, so meta-training on a few voices cannot make
+            the model forget how to speak). Defaults to ``"all"``.
         inner_grad_clip: clip each inner-loop gradient to this global L2 norm (0: off). Defaults
             to 10.0.
         outer_grad_clip: clip the meta-gradient to this global L2 norm (0: off). Defaults to 5.0.
@@ -129,6 +134,7 @@ class MamlConfig(Coqpit):
     adapter_preset: str = field(default="conditioning", metadata=_help("adapter_preset"))
     target_modules: Optional[Union[List[str], str]] = field(default=None, metadata=_help("target_modules"))
     exclude_modules: Optional[Union[List[str], str]] = field(default=None, metadata=_help("exclude_modules"))
+    meta_learned: str = field(default="all", metadata=_help("meta_learned"))
     inner_grad_clip: float = field(default=10.0, metadata=_help("inner_grad_clip"))
     outer_grad_clip: float = field(default=5.0, metadata=_help("outer_grad_clip"))
     first_order_warmup_steps: int = field(default=0, metadata=_help("first_order_warmup_steps"))
@@ -158,6 +164,8 @@ class MamlConfig(Coqpit):
                      "synthesis_loss_weight", "global_variance_weight", "floor_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"maml.{name} must be >= 0, got {getattr(self, name)}")
+        if self.meta_learned not in META_LEARNED:
+            raise ValueError(f"maml.meta_learned: {self.meta_learned!r} is not one of {', '.join(META_LEARNED)}")
         if self.voice_start not in VOICE_STARTS:
             raise ValueError(f"maml.voice_start: {self.voice_start!r} is not one of {', '.join(VOICE_STARTS)}")
         if self.voice_start == "d_vector" and not self.d_vector_projection:

@@ -214,6 +214,12 @@ def test_make_learner_is_the_meta_training_learner(backbone_cls):
     assert learner.meta_parameters == backbone.meta_parameter_names(model)
     assert learner.inner_lrs is not None and learner.inner_lrs.names == learner.adapted
     assert backbone.make_learner(model, ["emb_g.weight"]).adapted == ["emb_g.weight"]
+    # Meta-learning only the adapter's starting values: the outer loop trains the adapted tensors (and
+    # Meta-SGD's rates), every other weight stays the base's.
+    config.maml.meta_learned = "adapter"
+    learner = backbone.make_learner(model)
+    assert learner.meta_parameters == learner.adapted == backbone.adapter_names(model)
+    assert len(learner.trainable_parameters()) == len(learner.adapted) + len(list(learner.inner_lrs.parameters()))
 
 
 EXTRA_TERMS = [(VitsBackbone, "synthesis_loss_weight", "loss_synthesis"), (GlowTTSBackbone, "global_variance_weight", "gv_loss")]

@@ -322,3 +322,16 @@ def test_adaptation_draws_anew_at_each_step(redraw, expected):
     ml = MetaLearner(model, MamlConfig(inner_steps=3, inner_lr=LR), ADAPTED, loss)
     ml.adapt({"xy": tasks(1)[0].support, "rng_seed": 7}, steps=3, redraw=redraw)
     assert seen == expected
+
+
+@pytest.mark.parametrize("algorithm", ["fomaml", "maml"])
+def test_meta_learning_only_the_adapter_leaves_every_other_weight_as_it_was(algorithm):
+    # What `maml.meta_learned = "adapter"` asks of the learner (tts_maml.backbones.base.Backbone.make_learner).
+    model = make_model()
+    config = MamlConfig(algorithm=algorithm, inner_steps=2, inner_lr=LR, inner_grad_clip=0, outer_grad_clip=0)
+    ml = MetaLearner(model, config, ADAPTED, make_loss(model), meta_parameters=ADAPTED)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ml.meta_step(tasks(2), torch.optim.SGD(ml.trainable_parameters(), lr=0.1), step=0)
+    after = dict(model.named_parameters())
+    assert all(torch.equal(after[n], before[n]) for n in BASE)
+    assert all(not torch.equal(after[n], before[n]) for n in ADAPTED)

@@ -118,15 +118,13 @@ class Backbone(abc.ABC):
     def make_learner(self, model: nn.Module, adapted: Optional[Sequence[str]] = None) -> MetaLearner:
         """The :class:`MetaLearner` of ``model`` for this config: the inner loop adapts ``adapted``
         (default: :meth:`adapter_names`) with the backbone's task loss, the outer loop meta-learns
-        :meth:`meta_parameter_names` with its query loss."""
-        return MetaLearner(
-            model,
-            self.config.maml,
-            self.adapter_names(model) if adapted is None else list(adapted),
-            self.task_loss(model),
-            self.meta_parameter_names(model),
-            query_loss=self.query_loss(model),
-        )
+        :meth:`meta_parameter_names` (``maml.meta_learned = "adapter"``: the adapted tensors only)
+        with its query loss."""
+        adapted = self.adapter_names(model) if adapted is None else list(adapted)
+        meta = self.meta_parameter_names(model)
+        if self.config.maml.meta_learned == "adapter":
+            meta = [n for n in meta if n in set(adapted)]
+        return MetaLearner(model, self.config.maml, adapted, self.task_loss(model), meta, query_loss=self.query_loss(model))
 
     def adapter_names(self, model: nn.Module) -> List[str]:
         """The adapted parameter names for ``config.maml`` (target_modules or adapter_preset).

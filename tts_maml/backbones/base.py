@@ -123,7 +123,8 @@ class Backbone(abc.ABC):
         adapted = self.adapter_names(model) if adapted is None else list(adapted)
         meta = self.meta_parameter_names(model)
         if self.config.maml.meta_learned == "adapter":
-            meta = [n for n in meta if n in set(adapted)]
+            keep = set(adapted)
+            meta = [n for n in meta if n in keep]
         return MetaLearner(model, self.config.maml, adapted, self.task_loss(model), meta, query_loss=self.query_loss(model))
 
     def adapter_names(self, model: nn.Module) -> List[str]:
@@ -230,7 +231,8 @@ class Backbone(abc.ABC):
         """The task loss terms of ``model`` run with ``params`` through ``functional_call``;
         ``"loss"`` is their weighted sum (what the inner loop and the meta-loss use). With
         ``extra_terms`` False, Coqui's own loss of the model only: the terms tts_maml adds
-        (``maml.synthesis_loss_weight``, ``maml.global_variance_weight``) are left out."""
+        (``maml.synthesis_loss_weight``, ``maml.global_variance_weight``) and the floor dequantisation
+        of ``maml.floor_noise`` are left out."""
 
     def task_loss(self, model: nn.Module):
         """``loss(params, batch)`` for :class:`tts_maml.meta.learner.MetaLearner` (support and inner loop)."""

@@ -425,7 +425,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
     lines += ["", "*no clips*: the model as it is, before any clip is used (its own voice slot); step 0 is where "
               "adaptation starts (with `voice_start = \"d_vector\"` the slot already holds the support clips' "
               "d-vector). query_loss is Coqui's own loss of the backbone for every model (without the terms a "
-              "task loss may add, such as `maml.global_variance_weight`)."]
+              "task loss may add, such as `maml.global_variance_weight`, and on the clips as they are: no "
+              "`maml.floor_noise`)."]
     lines += ["", "The judges (`tts_maml.judges`): speaker_similarity is the cosine of Resemblyzer embeddings (the "
               "encoder whose d-vectors condition the model and start its voice slot: not independent of that start), "
               "campplus_similarity the cosine of CAM++ embeddings (an encoder the model never saw), cer and wer "
